@@ -411,7 +411,6 @@ impl Deframer {
     fn finder(&self, which: Marker) -> &Finder<'static> {
         match which {
             Marker::Begin => &self.begin,
-            Marker::End => &self.end,
             Marker::Done => &self.done,
         }
     }
@@ -486,7 +485,6 @@ impl Deframer {
 #[derive(Debug, Clone, Copy)]
 enum Marker {
     Begin,
-    End,
     Done,
 }
 

@@ -13,7 +13,7 @@
 //! 4. sleep until `poll_timeout` or the next I/O, and repeat.
 //!
 //! Modules: [`shell`] (the shell WebSocket protocol), [`exec`] (commands over the pty),
-//! [`lifecycle`] (launch), [`endpoint`] (URLs, transports, secrets), [`ttl`] (durations).
+//! [`lifecycle`] (launch), [`session`] (exec over one WebSocket), [`endpoint`] (URLs, transports, secrets), [`ttl`] (durations).
 #![forbid(unsafe_code)]
 #![forbid(clippy::disallowed_methods, clippy::disallowed_types)]
 #![warn(missing_docs)]
@@ -21,6 +21,7 @@
 pub mod endpoint;
 pub mod exec;
 pub mod lifecycle;
+pub mod session;
 pub mod shell;
 pub mod ttl;
 

@@ -203,7 +203,6 @@ enum Step {
 /// The launch machine.
 #[derive(Debug)]
 pub struct Launch {
-    spec: LaunchSpec,
     step: Step,
     started: Duration,
     deadline: Duration,
@@ -233,7 +232,6 @@ impl Launch {
         };
         Launch {
             deadline: now + spec.provision_timeout,
-            spec,
             step: Step::Running,
             started: now,
             vm: None,

@@ -307,6 +307,16 @@ impl ShellServer {
     }
 }
 
+/// Feeds a received frame into a client (text, binary, or close / end of transport).
+pub fn feed(client: &mut ShellClient, frame: crate::session::Incoming<'_>) {
+    use crate::session::Incoming;
+    match frame {
+        Incoming::Text(t) => client.handle_text(t),
+        Incoming::Binary(b) => client.handle_binary(b),
+        Incoming::Close(code, reason) => client.handle_close(code, reason),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

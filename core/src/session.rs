@@ -1,0 +1,167 @@
+//! One shell WebSocket used for commands: [`ShellClient`] and [`PtyExec`] wired together.
+//!
+//! The adapter only moves frames: every received frame goes to [`ExecSession::handle_frame`],
+//! every [`ExecSession::poll_transmit`] frame goes on the wire, and
+//! [`ExecSession::poll_event`] says what the caller should see.
+
+use std::collections::VecDeque;
+
+use crate::exec::{Command, ExecError, ExecEvent, ExitStatus, Nonce, PtyExec};
+use crate::shell::{ClientEvent, CloseKind, Frame, ShellClient, ShellError};
+
+/// A received WebSocket frame, as the adapter's library hands it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// A text frame.
+    Text(&'a str),
+    /// A binary frame.
+    Binary(&'a [u8]),
+    /// A close frame (`None` code when it had no payload) or, with `(None, "")`,
+    /// the end of the transport.
+    Close(Option<u16>, &'a str),
+}
+
+/// What the caller of an exec learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// Command output, exact bytes.
+    Output(Vec<u8>),
+    /// The command ended with this status.
+    Exited(ExitStatus),
+    /// The session is ready for another command.
+    Idle,
+    /// The connection ended.
+    Closed(CloseKind),
+}
+
+/// Commands over one shell session.
+#[derive(Debug)]
+pub struct ExecSession {
+    client: ShellClient,
+    exec: PtyExec,
+    events: VecDeque<SessionEvent>,
+    error: Option<ExecError>,
+}
+
+impl ExecSession {
+    /// A session that bootstraps as soon as `session_init` arrives. `cols`/`rows`
+    /// is the pty size to set first (the service starts at 0x0).
+    pub fn new(boot_nonce: Nonce, cols: u16, rows: u16) -> Result<Self, ShellError> {
+        let mut client = ShellClient::new();
+        client.resize(cols, rows)?;
+        let mut s = Self { client, exec: PtyExec::new(boot_nonce), events: VecDeque::new(), error: None };
+        s.pump();
+        Ok(s)
+    }
+
+    /// Feeds a received frame.
+    pub fn handle_frame(&mut self, frame: Incoming<'_>) {
+        crate::shell::feed(&mut self.client, frame);
+        self.pump();
+    }
+
+    /// Starts a command; `nonce` MUST be fresh.
+    pub fn start(&mut self, cmd: Command, nonce: Nonce) -> Result<(), ExecError> {
+        self.exec.start(cmd, nonce)?;
+        self.pump();
+        Ok(())
+    }
+
+    /// Standard input for the running command.
+    pub fn write_stdin(&mut self, data: &[u8]) {
+        self.exec.write_stdin(data);
+        self.pump();
+    }
+
+    /// End of standard input.
+    pub fn close_stdin(&mut self) {
+        self.exec.close_stdin();
+        self.pump();
+    }
+
+    /// True while the running command takes input.
+    #[must_use]
+    pub fn wants_stdin(&self) -> bool {
+        self.exec.wants_stdin()
+    }
+
+    /// Closes the session from our side.
+    pub fn close(&mut self) {
+        self.client.close();
+    }
+
+    /// A framing error, once; the session is unusable afterwards.
+    pub fn take_error(&mut self) -> Option<ExecError> {
+        self.error.take()
+    }
+
+    fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(ev) = self.client.poll_event() {
+                progressed = true;
+                match ev {
+                    ClientEvent::Output(b) => {
+                        if let Err(e) = self.exec.handle_pty_output(&b) {
+                            self.error.get_or_insert(e);
+                        }
+                    }
+                    ClientEvent::Closed(k) => self.events.push_back(SessionEvent::Closed(k)),
+                    ClientEvent::SessionStarted { .. } => {}
+                }
+            }
+            while let Some(ev) = self.exec.poll_event() {
+                progressed = true;
+                match ev {
+                    ExecEvent::Transmit(b) => {
+                        let _ = self.client.send_input(&b);
+                    }
+                    ExecEvent::Output(b) => self.events.push_back(SessionEvent::Output(b)),
+                    ExecEvent::Exited(s) => self.events.push_back(SessionEvent::Exited(s)),
+                    ExecEvent::Idle => self.events.push_back(SessionEvent::Idle),
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    /// Next frame to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Frame> {
+        self.client.poll_transmit()
+    }
+
+    /// Next thing the caller should see.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::Deframer;
+
+    #[test]
+    fn bootstrap_waits_for_init_then_runs() {
+        let (boot, n) = (Nonce([3; 16]), Nonce([4; 16]));
+        let mut s = ExecSession::new(boot, 200, 50).unwrap();
+        s.start(Command::new(vec![b"true".to_vec()], false).unwrap(), n).unwrap();
+        assert_eq!(s.poll_transmit(), None, "nothing before session_init");
+        s.handle_frame(Incoming::Text(r#"{"type":"session_init","session_id":"x"}"#));
+        assert_eq!(s.poll_transmit(), Some(Frame::resize(200, 50).unwrap()));
+        assert!(matches!(s.poll_transmit(), Some(Frame::Binary(b)) if b.starts_with(b" stty raw")));
+        assert_eq!(s.poll_transmit(), None);
+        let ready = format!("WHIM{}R", "03".repeat(16));
+        s.handle_frame(Incoming::Binary(ready.as_bytes()));
+        assert!(matches!(s.poll_transmit(), Some(Frame::Binary(b)) if b.ends_with(b"\n")));
+        s.handle_frame(Incoming::Binary(&Deframer::encode(n, b"out", 5)));
+        let ev: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert_eq!(ev, vec![SessionEvent::Output(b"out".to_vec()), SessionEvent::Exited(ExitStatus(5)), SessionEvent::Idle]);
+        s.handle_frame(Incoming::Close(Some(1006), ""));
+        assert!(matches!(s.poll_event(), Some(SessionEvent::Closed(CloseKind::Lost { .. }))));
+    }
+}

@@ -1,0 +1,101 @@
+//! The errors a whim-tokio caller can tell apart.
+
+use aws_sdk_lambdamicrovms::error::ProvideErrorMetadata as _;
+use whim_core::{endpoint::EndpointError, exec::ExecError, lifecycle::LaunchError, shell::ShellError, ttl::DurationError};
+
+/// Everything that can go wrong, typed so callers can react (and `whim` can pick an exit code).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An option was invalid (bad TTL, empty command, …).
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// The image name or ARN matches no image.
+    #[error("image `{0}` not found: build it first, or pass an image ARN (list them with `whim image ls`)")]
+    ImageNotFound(String),
+    /// The VM id names no VM.
+    #[error("no such VM: {0}")]
+    VmNotFound(String),
+    /// The VM is terminated.
+    #[error("VM {0} is terminated")]
+    Terminated(String),
+    /// The VM died before it ran.
+    #[error(transparent)]
+    ProvisionFailed(LaunchError),
+    /// Launch or an operation took too long.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The shell connection closed or failed.
+    #[error("connection to the VM closed: {0}")]
+    ConnectionClosed(String),
+    /// A service call failed.
+    #[error("{operation}: {message}")]
+    Api {
+        /// The operation.
+        operation: &'static str,
+        /// The service's error code, if any.
+        code: Option<String>,
+        /// What it said.
+        message: String,
+    },
+    /// Exec framing failed.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// Shell protocol misuse.
+    #[error(transparent)]
+    Shell(#[from] ShellError),
+    /// The endpoint cannot be used safely.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// The caller interrupted the operation; any VM it started was terminated.
+    #[error("interrupted")]
+    Interrupted,
+    /// Local I/O (the caller's streams).
+    #[error("local I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<DurationError> for Error {
+    fn from(e: DurationError) -> Self {
+        Error::InvalidOption(e.to_string())
+    }
+}
+
+impl From<LaunchError> for Error {
+    fn from(e: LaunchError) -> Self {
+        match e {
+            LaunchError::Timeout { .. } => Error::Timeout(e.to_string()),
+            LaunchError::Endpoint(e) => Error::Endpoint(e),
+            LaunchError::Api { operation, message } => Error::Api { operation, code: None, message },
+            other => Error::ProvisionFailed(other),
+        }
+    }
+}
+
+/// Maps an SDK error to [`Error`], keeping the service's code and message.
+pub(crate) fn api<E, R>(operation: &'static str, err: aws_sdk_lambdamicrovms::error::SdkError<E, R>) -> Error
+where
+    E: aws_sdk_lambdamicrovms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().map(str::to_owned);
+    let message = match (err.message(), &err) {
+        (Some(m), _) => m.to_owned(),
+        (None, aws_sdk_lambdamicrovms::error::SdkError::ServiceError(_)) => {
+            code.clone().unwrap_or_else(|| "the service refused without a message (region not enabled, or IAM denial)".into())
+        }
+        (None, other) => describe(other),
+    };
+    Error::Api { operation, code, message }
+}
+
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
