@@ -22,7 +22,7 @@ mod sandbox;
 mod ws;
 
 pub use error::Error;
-pub use manager::{LaunchOptions, Manager, ManagerOptions};
+pub use manager::{LaunchOptions, LaunchTimings, Manager, ManagerOptions};
 pub use sandbox::{EXEC_COLS, EXEC_ROWS, Output, Sandbox, ShellEnd};
 pub use whim_core::exec::ExitStatus;
 pub use whim_core::ttl::Ttl;

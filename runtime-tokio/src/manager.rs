@@ -90,7 +90,7 @@ impl Manager {
         tokio::pin!(cancel);
         let origin = Instant::now();
         let mut m = Launch::new(Duration::ZERO, spec);
-        let mut driver = LaunchDriver { mgr: self, ws: None, run_error: None };
+        let mut driver = LaunchDriver { mgr: self, ws: None, run_error: None, started: origin, running_at: None };
         loop {
             while let Some(cmd) = m.poll_command() {
                 driver.perform(&mut m, origin, cmd).await;
@@ -166,6 +166,17 @@ struct LaunchDriver<'a> {
     mgr: &'a Manager,
     ws: Option<Ws>,
     run_error: Option<Error>,
+    started: Instant,
+    running_at: Option<Instant>,
+}
+
+/// Where a launch spent its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaunchTimings {
+    /// RunMicrovm sent to RUNNING observed.
+    pub to_running: Duration,
+    /// RUNNING observed to the shell WebSocket open.
+    pub running_to_attached: Duration,
 }
 
 impl LaunchDriver<'_> {
@@ -173,10 +184,12 @@ impl LaunchDriver<'_> {
         match cmd {
             LaunchCommand::RunMicrovm { image_arn, image_version, ingress, max_duration_secs } => {
                 let r = self.run(image_arn, image_version, ingress, max_duration_secs).await;
+                self.note_running(r.as_ref().ok());
                 m.handle_run(origin.elapsed(), r);
             }
             LaunchCommand::GetMicrovm { id } => {
                 let r = self.mgr.get(&id).await.map_err(|e| e.to_string());
+                self.note_running(r.as_ref().ok());
                 m.handle_get(origin.elapsed(), r);
             }
             LaunchCommand::MintShellToken { id, .. } => {
@@ -192,6 +205,12 @@ impl LaunchDriver<'_> {
                     tracing::warn!(vm = %id, "could not terminate after a failed launch: {e}");
                 }
             }
+        }
+    }
+
+    fn note_running(&mut self, vm: Option<&VmSnapshot>) {
+        if vm.is_some_and(|v| v.state == VmState::Running) && self.running_at.is_none() {
+            self.running_at = Some(Instant::now());
         }
     }
 
@@ -230,7 +249,13 @@ impl LaunchDriver<'_> {
 
     fn finish(&mut self, outcome: Result<whim_core::lifecycle::Launched, whim_core::lifecycle::LaunchError>, image: &str) -> Result<Sandbox, Error> {
         match outcome {
-            Ok(l) => Ok(Sandbox::new(self.mgr.clone(), l.id, l.endpoint, self.ws.take())),
+            Ok(l) => {
+                let now = Instant::now();
+                let running = self.running_at.unwrap_or(now);
+                let timings = LaunchTimings { to_running: running - self.started, running_to_attached: now - running };
+                tracing::debug!(vm = %l.id, ?timings, "attached");
+                Ok(Sandbox::new(self.mgr.clone(), l.id, l.endpoint, self.ws.take()).with_timings(timings))
+            }
             Err(whim_core::lifecycle::LaunchError::Api { operation: "launch", .. }) => Err(Error::Interrupted),
             Err(e) => {
                 tracing::debug!(image, "launch failed: {e}");

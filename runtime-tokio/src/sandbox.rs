@@ -8,6 +8,7 @@ use whim_core::session::{ExecSession, SessionEvent};
 use whim_core::shell::{ClientEvent, CloseKind, ShellClient};
 
 use crate::ws::{self, Ws};
+use crate::manager::LaunchTimings;
 use crate::{Error, Manager};
 
 /// The pty size commands run with (the service starts at 0x0).
@@ -41,6 +42,7 @@ pub struct Sandbox {
     endpoint: String,
     fresh: Option<Ws>,
     session: Option<(Ws, ExecSession)>,
+    timings: Option<LaunchTimings>,
 }
 
 fn nonce() -> Nonce {
@@ -49,7 +51,18 @@ fn nonce() -> Nonce {
 
 impl Sandbox {
     pub(crate) fn new(mgr: Manager, id: String, endpoint: String, fresh: Option<Ws>) -> Sandbox {
-        Sandbox { mgr, id, endpoint, fresh, session: None }
+        Sandbox { mgr, id, endpoint, fresh, session: None, timings: None }
+    }
+
+    pub(crate) fn with_timings(mut self, t: LaunchTimings) -> Sandbox {
+        self.timings = Some(t);
+        self
+    }
+
+    /// Where the launch spent its time (for VMs this handle launched).
+    #[must_use]
+    pub fn launch_timings(&self) -> Option<LaunchTimings> {
+        self.timings
     }
 
     /// The VM id (`microvm-…`).

@@ -85,7 +85,7 @@ fn happy_path_polls_fast_then_attaches() {
     let svc = Service { run_fails: false, pending_polls: 3, then: VmState::Running, refusals: 0, latency_ms: 0 };
     let (out, t) = simulate(&svc, 60_000);
     assert_eq!(out, Ok(Launched { id: "microvm-1".into(), endpoint: "h.on.aws".into() }));
-    assert_eq!(t.gets, [20, 60, 140, 300].map(Duration::from_millis));
+    assert_eq!(t.gets, [5, 15, 35, 75].map(Duration::from_millis));
     assert!(!t.terminated);
 }
 
@@ -100,8 +100,8 @@ fn dead_before_running_is_provision_failed_with_reason() {
 
 #[test]
 fn poll_delay_backs_off_to_a_second() {
-    assert_eq!(poll_delay(0), Duration::from_millis(20));
-    assert_eq!(poll_delay(3), Duration::from_millis(160));
+    assert_eq!(poll_delay(0), Duration::from_millis(5));
+    assert_eq!(poll_delay(3), Duration::from_millis(40));
     assert_eq!(poll_delay(30), Duration::from_secs(1));
 }
 
@@ -122,7 +122,7 @@ proptest! {
     ) {
         let svc = Service { run_fails, pending_polls, then: then.clone(), refusals, latency_ms };
         let (out, t) = simulate(&svc, timeout_ms);
-        // Schedule: the first poll comes within 20 ms of the Run answer, gaps never exceed 1 s + latency.
+        // Schedule: the first poll comes within 5 ms of the Run answer, gaps never exceed 1 s + latency.
         for w in t.gets.windows(2) {
             prop_assert!(w[1] - w[0] <= Duration::from_millis(1000 + latency_ms));
         }

@@ -1,0 +1,158 @@
+//! The command surface (CLI.md) and dispatch.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+use crate::{EXIT_WHIM_FAILED, aws, local, run, term};
+
+/// Throwaway root shells in AWS Lambda MicroVMs.
+#[derive(Debug, Parser)]
+#[command(name = "whim", version, about, long_about = None)]
+pub struct Args {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+    #[command(flatten)]
+    pub shell: ShellArgs,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Global {
+    /// AWS region.
+    #[arg(long, global = true, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// AWS profile.
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Talk to another Lambda MicroVMs endpoint (an emulator).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL_LAMBDA_MICROVMS")]
+    pub endpoint_url: Option<String>,
+    /// Use the local emulator (started in the background if none runs). No AWS account needed.
+    #[arg(long, global = true, env = "WHIM_LOCAL", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
+    pub local: bool,
+    /// More diagnostics on stderr (-v, -vv). Secrets never appear.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// `whim shell` / bare `whim`.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ShellArgs {
+    /// Image name or ARN.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Time to live: 90s, 25m, 2h (default 25m, at most 8h).
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// Keep the VM running after the shell ends.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Launch a VM (or attach to VM ID) and open an interactive root shell. Ctrl-] detaches.
+    Shell {
+        /// An existing VM to open a new shell on (it is not terminated afterwards).
+        id: Option<String>,
+        #[command(flatten)]
+        opts: ShellArgs,
+    },
+    /// Launch a VM, run CMD, stream its output, exit with its code, terminate the VM.
+    Run {
+        /// Image name or ARN.
+        #[arg(long)]
+        image: Option<String>,
+        /// Time to live: 90s, 25m, 2h (default 25m, at most 8h).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// The command and its arguments.
+        #[arg(last = true, required = true, num_args = 1..)]
+        cmd: Vec<std::ffi::OsString>,
+    },
+    /// Version, commit and the backend whim would talk to.
+    Version,
+    /// Print a shell completion script (bash, zsh, fish, …).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// The local emulator of Lambda MicroVMs.
+    Emulator {
+        #[command(subcommand)]
+        cmd: EmulatorCmd,
+    },
+}
+
+/// `whim emulator …`.
+#[derive(Debug, Subcommand)]
+pub enum EmulatorCmd {
+    /// Run the emulator in the foreground.
+    Serve {
+        /// Loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: std::net::SocketAddr,
+        /// Run shells without namespaces (UNSAFE: they are plain processes on this host).
+        #[arg(long)]
+        unisolated: bool,
+        /// Where to record the address for `--local` clients.
+        #[arg(long, hide = true)]
+        state_file: Option<PathBuf>,
+    },
+    /// Stop the background emulator.
+    Stop,
+    /// Boot one sandbox directly and run CMD in it (no API, no WebSocket): a baseline.
+    Spawn {
+        /// Run without namespaces (UNSAFE).
+        #[arg(long)]
+        unisolated: bool,
+        /// The command.
+        #[arg(last = true, required = true, num_args = 1..)]
+        cmd: Vec<std::ffi::OsString>,
+    },
+}
+
+/// Runs the command; returns the process exit code.
+pub async fn dispatch(args: Args) -> u8 {
+    let g = args.global;
+    let top = &args.shell;
+    if args.command.is_some() && (top.image.is_some() || top.ttl.is_some() || top.keep) {
+        eprintln!("whim: --image, --ttl and --keep go after the command (for example `whim shell --keep`)");
+        return 2;
+    }
+    let result = match args.command {
+        None => term::shell(&g, None, args.shell).await,
+        Some(Cmd::Shell { id, opts }) => term::shell(&g, id, opts).await,
+        Some(Cmd::Run { image, ttl, cmd }) => return run::run(&g, image, ttl, cmd).await,
+        Some(Cmd::Version) => version(&g).await,
+        Some(Cmd::Emulator { cmd }) => local::emulator(cmd).await,
+        Some(Cmd::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Args::command(), "whim", &mut std::io::stdout());
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("whim: {e:#}");
+            1
+        }
+    }
+}
+
+async fn version(g: &Global) -> anyhow::Result<u8> {
+    println!("whim {} (commit {})", env!("CARGO_PKG_VERSION"), env!("WHIM_COMMIT"));
+    println!("backend: {}", aws::describe_backend(g));
+    Ok(0)
+}
+
+/// Prints a whim failure for `run`-like commands and returns 125.
+pub fn fail(e: &dyn std::fmt::Display) -> u8 {
+    eprintln!("whim: {e}");
+    EXIT_WHIM_FAILED
+}

@@ -1,0 +1,48 @@
+//! `whim`: throwaway root shells in AWS Lambda MicroVMs.
+
+mod aws;
+mod cli;
+mod local;
+mod run;
+mod signals;
+mod term;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// whim's own failure, for `run`/`exec`/`put`/`get` (CLI.md).
+pub const EXIT_WHIM_FAILED: u8 = 125;
+/// Interrupted by Ctrl-C.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    whim_emulator::run_helper_if_requested();
+    let args = cli::Args::parse();
+    init_logging(args.global.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("whim: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_WHIM_FAILED);
+        }
+    };
+    let code = rt.block_on(cli::dispatch(args));
+    // Pending reads of stdin live on blocking threads that never finish by themselves.
+    rt.shutdown_timeout(std::time::Duration::from_millis(50));
+    ExitCode::from(code)
+}
+
+/// Diagnostics on stderr. `-v` is debug for whim, `-vv` trace for everything;
+/// `RUST_LOG` overrides. The `log` crate is not bridged: dependencies that log raw
+/// handshakes through it (tungstenite) can never print a token.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,whim=debug,whim_tokio=debug,whim_core=debug,whim_emulator=debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true).try_init();
+}

@@ -1,0 +1,3 @@
+//! Conformance and end-to-end test support for whim.
+
+pub mod conformance;

@@ -1,0 +1,31 @@
+//! Live tests against the real service. Built with `--features integration`; they run
+//! only when `WHIM_INTEGRATION=1`, with credentials from the standard chain and an image
+//! named by `WHIM_IMAGE` (name or ARN). Nobody on the project can run them offline.
+#![cfg(feature = "integration")]
+
+use whim_tokio::{LaunchOptions, Manager, ManagerOptions, Ttl};
+
+fn enabled() -> bool {
+    std::env::var("WHIM_INTEGRATION").is_ok_and(|v| v == "1")
+}
+
+#[tokio::test]
+async fn launch_exec_terminate_on_aws() {
+    if !enabled() {
+        eprintln!("skipped: set WHIM_INTEGRATION=1 to run against AWS");
+        return;
+    }
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let mgr = Manager::new(&sdk, ManagerOptions::default()).expect("region configured");
+    let image = std::env::var("WHIM_IMAGE").unwrap_or_else(|_| "whim-default".into());
+    let opts = LaunchOptions { ttl: Ttl::parse("10m").expect("ttl"), ..Default::default() };
+    let mut vm = mgr.launch(&image, opts).await.expect("launch");
+    let out = vm.exec(["sh", "-c", "printf 'a\\nb'; exit 3"]).await;
+    let id = vm.id().to_owned();
+    vm.terminate().await.expect("terminate");
+    let out = out.expect("exec");
+    assert_eq!(out.output, b"a\nb");
+    assert_eq!(out.status.code(), 3);
+    let state = mgr.get(&id).await.expect("get").state;
+    assert!(state.is_final(), "{state:?}");
+}
