@@ -31,7 +31,13 @@ pub async fn manager(g: &Global) -> anyhow::Result<Manager> {
 }
 
 async fn local_config(url: &str) -> aws_types::SdkConfig {
-    let creds = Credentials::new(whim_emulator::LOCAL_ACCESS_KEY_ID, whim_emulator::LOCAL_SECRET_ACCESS_KEY, None, None, "whim-local");
+    let creds = Credentials::new(
+        whim_emulator::LOCAL_ACCESS_KEY_ID,
+        whim_emulator::LOCAL_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "whim-local",
+    );
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(whim_emulator::LOCAL_REGION))
         .credentials_provider(creds)
@@ -62,7 +68,11 @@ pub fn loopback_via(url: &str) -> Option<SocketAddr> {
     if !whim_core::endpoint::is_loopback_authority(authority) {
         return None;
     }
-    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) { authority.to_owned() } else { format!("{authority}:80") };
+    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
     with_port.to_socket_addrs().ok()?.find(|a| a.ip().is_loopback())
 }
 

@@ -65,18 +65,24 @@ pub async fn ensure_running() -> anyhow::Result<String> {
     let dir = state_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let _lock = lock(dir.join("emulator.lock")).await?;
-    if let Some(s) = read_state() {
-        if healthy(&s.url).await {
-            return Ok(s.url);
-        }
+    if let Some(s) = read_state()
+        && healthy(&s.url).await
+    {
+        return Ok(s.url);
     }
     start_background(&dir).await
 }
 
 async fn lock(path: PathBuf) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
     tokio::task::spawn_blocking(move || {
-        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", path.display()))
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", path.display()))
     })
     .await?
 }
@@ -93,11 +99,11 @@ async fn start_background(dir: &std::path::Path) -> anyhow::Result<String> {
     cmd.env_remove("RUST_LOG");
     let mut child = cmd.spawn().context("cannot start the local emulator")?;
     for _ in 0..300 {
-        if let Some(s) = read_state() {
-            if healthy(&s.url).await {
-                tracing::debug!(url = %s.url, "started the local emulator");
-                return Ok(s.url);
-            }
+        if let Some(s) = read_state()
+            && healthy(&s.url).await
+        {
+            tracing::debug!(url = %s.url, "started the local emulator");
+            return Ok(s.url);
         }
         if let Ok(Some(status)) = child.try_wait() {
             let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -114,8 +120,14 @@ fn authority(url: &str) -> Option<&str> {
 }
 
 async fn request(url: &str, method: &str, path: &str) -> Option<String> {
-    let mut s = tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(authority(url)?)).await.ok()?.ok()?;
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", authority(url)?);
+    let mut s = tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(authority(url)?))
+        .await
+        .ok()?
+        .ok()?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        authority(url)?
+    );
     s.write_all(req.as_bytes()).await.ok()?;
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;
@@ -123,7 +135,9 @@ async fn request(url: &str, method: &str, path: &str) -> Option<String> {
 }
 
 async fn healthy(url: &str) -> bool {
-    request(url, "GET", "/__whim/health").await.is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.contains("whim-emulator"))
+    request(url, "GET", "/__whim/health")
+        .await
+        .is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.contains("whim-emulator"))
 }
 
 /// `whim emulator …`.

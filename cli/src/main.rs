@@ -34,15 +34,26 @@ fn main() -> ExitCode {
 }
 
 /// Diagnostics on stderr. `-v` is debug for whim, `-vv` trace for everything;
-/// `RUST_LOG` overrides. The `log` crate is not bridged: dependencies that log raw
-/// handshakes through it (tungstenite) can never print a token.
+/// `RUST_LOG` overrides. Two sources would print secrets at trace level, so they are
+/// capped whatever `RUST_LOG` says: the `log` crate is not bridged (tungstenite logs raw
+/// handshake requests through it), and the SDK's orchestrator, which traces every
+/// operation's output with `Debug` (a shell token is a plain string in that output), is
+/// held at debug.
 fn init_logging(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, filter::filter_fn};
     let default = match verbose {
         0 => "warn",
         1 => "warn,whim=debug,whim_tokio=debug,whim_core=debug,whim_emulator=debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true).try_init();
+    let no_secrets = filter_fn(|m| !(*m.level() == tracing::Level::TRACE && prints_outputs(m.target())));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(true);
+    let _ = tracing_subscriber::registry().with(fmt.with_filter(filter).with_filter(no_secrets)).try_init();
+}
+
+/// Targets whose trace events carry whole service outputs.
+fn prints_outputs(target: &str) -> bool {
+    target.starts_with("aws_smithy_runtime::client::orchestrator")
 }

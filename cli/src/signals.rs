@@ -13,7 +13,11 @@ pub struct Terminators {
 impl Terminators {
     /// Installs the handlers (from now on these signals no longer kill the process).
     pub fn install() -> std::io::Result<Terminators> {
-        Ok(Terminators { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())?, hup: signal(SignalKind::hangup())? })
+        Ok(Terminators {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
 
     /// The next terminating signal's exit code.

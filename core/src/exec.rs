@@ -8,9 +8,12 @@
 //! in a subshell, and prints an END marker carrying `$?`. The [`Deframer`] recovers
 //! the exact output bytes and the status from a stream split anywhere.
 //!
-//! Standard input, when wanted, travels as `<len>\n<bytes>` chunks read by a
-//! `dd iflag=fullblock` loop and ends with `0\n`; the loop reads whole chunks even
-//! after the command exits, so nothing meant as data is ever run as a command.
+//! Standard input, when wanted, travels as chunks: an 8-digit decimal length, then the
+//! bytes, each read by `dd iflag=fullblock`, ending with `00000000`. Only `dd` reads the
+//! terminal while input flows: bash's `read` builtin assumes a terminal hands it one line
+//! per read(2), which is false in raw mode, and would swallow data (seen with bash 5.2).
+//! The loop reads whole chunks even after the command exits, so nothing meant as data is
+//! ever run as a command.
 //!
 //! Drive it: `handle_pty_output` with every byte the shell sends, `write_stdin` /
 //! `close_stdin` for input, then drain `poll_event` until `None`.
@@ -22,6 +25,10 @@ use memchr::memmem::Finder;
 
 /// Largest stdin chunk sent in one piece.
 pub const STDIN_CHUNK: usize = 64 * 1024;
+/// Digits of a stdin chunk's length header.
+const LEN_DIGITS: usize = 8;
+/// The header that ends standard input.
+const STDIN_END: &str = "00000000";
 
 /// A per-command random value; the adapter supplies it from a CSPRNG.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -121,10 +128,7 @@ pub fn quote_word(arg: &[u8]) -> String {
 fn bootstrap_line(m: &Markers) -> String {
     // `stty raw` keeps output bytes exact (no CRLF) and input unprocessed; bash reading
     // a script from /dev/stdin is non-interactive and reads it one byte at a time.
-    format!(
-        " stty raw -echo -iexten; exec bash --norc --noprofile /dev/stdin\n{}\n",
-        m.print('R')
-    )
+    format!(" stty raw -echo -iexten; exec bash --norc --noprofile /dev/stdin\n{}\n", m.print('R'))
 }
 
 /// What to run.
@@ -152,8 +156,11 @@ impl Command {
         let run = format!("( {} )", words.join(" "));
         let end = format!("__s=$?; printf '%s%s%d;' '{}' 'E' \"$__s\"", m.prefix);
         if self.stdin {
-            let reader = "trap '' PIPE; while IFS= read -r __n && [ \"$__n\" != 0 ]; do \
-                          dd bs=\"$__n\" count=1 iflag=fullblock status=none 2>/dev/null; done";
+            let reader = format!(
+                "trap '' PIPE; while __n=$(dd bs={LEN_DIGITS} count=1 iflag=fullblock status=none) && \
+                 [ ${{#__n}} = {LEN_DIGITS} ] && [ \"$__n\" != {STDIN_END} ]; do \
+                 dd bs=$((10#$__n)) count=1 iflag=fullblock status=none 2>/dev/null; done"
+            );
             format!("{}; {run} < <({reader}); {end}; wait $! 2>/dev/null; {}\n", m.print('B'), m.print('D'))
         } else {
             format!("{}; {run} </dev/null; {end}; {}\n", m.print('B'), m.print('D'))
@@ -236,7 +243,7 @@ impl PtyExec {
             return;
         }
         for chunk in data.chunks(STDIN_CHUNK) {
-            let mut frame = format!("{}\n", chunk.len()).into_bytes();
+            let mut frame = format!("{:0LEN_DIGITS$}", chunk.len()).into_bytes();
             frame.extend_from_slice(chunk);
             self.events.push_back(ExecEvent::Transmit(frame));
         }
@@ -245,7 +252,7 @@ impl PtyExec {
     /// Ends standard input (the command sees EOF).
     pub fn close_stdin(&mut self) {
         if std::mem::take(&mut self.stdin_open) {
-            self.events.push_back(ExecEvent::Transmit(b"0\n".to_vec()));
+            self.events.push_back(ExecEvent::Transmit(STDIN_END.as_bytes().to_vec()));
         }
     }
 

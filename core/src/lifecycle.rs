@@ -278,8 +278,12 @@ impl Launch {
         match state {
             VmState::Running => self.mint(),
             VmState::Suspending | VmState::Suspended | VmState::Terminating | VmState::Terminated => {
-                let vm = self.vm.as_ref().cloned().unwrap_or_else(|| unreachable_vm());
-                self.fail(LaunchError::ProvisionFailed { id: vm.id, state: state.as_str().to_owned(), reason: vm.state_reason });
+                let vm = self.vm.as_ref().cloned().unwrap_or_else(unreachable_vm);
+                self.fail(LaunchError::ProvisionFailed {
+                    id: vm.id,
+                    state: state.as_str().to_owned(),
+                    reason: vm.state_reason,
+                });
             }
             VmState::Pending | VmState::Unknown(_) => self.wait(now),
         }
@@ -306,9 +310,10 @@ impl Launch {
             return;
         }
         match result {
-            Ok(headers) if headers.is_empty() => {
-                self.fail(LaunchError::Api { operation: "CreateMicrovmShellAuthToken", message: "the answer held no token".into() })
-            }
+            Ok(headers) if headers.is_empty() => self.fail(LaunchError::Api {
+                operation: "CreateMicrovmShellAuthToken",
+                message: "the answer held no token".into(),
+            }),
             Ok(headers) => {
                 self.token = headers;
                 self.polls = 0;
@@ -384,10 +389,8 @@ impl Launch {
         self.step = Step::Done;
         self.timer = None;
         self.token.clear();
-        if let Some(vm) = &self.vm {
-            if !vm.state.is_final() {
-                self.commands.push_back(LaunchCommand::Terminate { id: vm.id.clone() });
-            }
+        if let Some(vm) = self.vm.as_ref().filter(|vm| !vm.state.is_final()) {
+            self.commands.push_back(LaunchCommand::Terminate { id: vm.id.clone() });
         }
         self.outcome = Some(Err(e));
     }
@@ -417,7 +420,12 @@ impl Launch {
 }
 
 fn unreachable_vm() -> VmSnapshot {
-    VmSnapshot { id: String::new(), state: VmState::Unknown(String::new()), endpoint: String::new(), state_reason: None }
+    VmSnapshot {
+        id: String::new(),
+        state: VmState::Unknown(String::new()),
+        endpoint: String::new(),
+        state_reason: None,
+    }
 }
 
 #[cfg(test)]

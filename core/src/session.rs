@@ -160,7 +160,10 @@ mod tests {
         assert!(matches!(s.poll_transmit(), Some(Frame::Binary(b)) if b.ends_with(b"\n")));
         s.handle_frame(Incoming::Binary(&Deframer::encode(n, b"out", 5)));
         let ev: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
-        assert_eq!(ev, vec![SessionEvent::Output(b"out".to_vec()), SessionEvent::Exited(ExitStatus(5)), SessionEvent::Idle]);
+        assert_eq!(
+            ev,
+            vec![SessionEvent::Output(b"out".to_vec()), SessionEvent::Exited(ExitStatus(5)), SessionEvent::Idle]
+        );
         s.handle_frame(Incoming::Close(Some(1006), ""));
         assert!(matches!(s.poll_event(), Some(SessionEvent::Closed(CloseKind::Lost { .. }))));
     }

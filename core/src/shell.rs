@@ -363,12 +363,15 @@ mod tests {
         s.handle_text("not json");
         s.handle_binary(b"\x03");
         let ev: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
-        assert_eq!(ev, vec![
-            ServerEvent::Resize { cols: 150, rows: 50 },
-            ServerEvent::Input(br#"{"type":"window_size","cols":1}"#.to_vec()),
-            ServerEvent::Input(b"not json".to_vec()),
-            ServerEvent::Input(b"\x03".to_vec()),
-        ]);
+        assert_eq!(
+            ev,
+            vec![
+                ServerEvent::Resize { cols: 150, rows: 50 },
+                ServerEvent::Input(br#"{"type":"window_size","cols":1}"#.to_vec()),
+                ServerEvent::Input(b"not json".to_vec()),
+                ServerEvent::Input(b"\x03".to_vec()),
+            ]
+        );
         s.handle_shell_exit();
         assert_eq!(s.poll_transmit(), Some(Frame::Close(1000, "shell exited".into())));
     }
@@ -380,10 +383,16 @@ mod tests {
         c.resize(10, 5).unwrap();
         c.send_input(b"hi").unwrap();
         while let Some(f) = s.poll_transmit() {
-            if let Frame::Text(t) = f { c.handle_text(&t) }
+            if let Frame::Text(t) = f {
+                c.handle_text(&t)
+            }
         }
         while let Some(f) = c.poll_transmit() {
-            match f { Frame::Text(t) => s.handle_text(&t), Frame::Binary(b) => s.handle_binary(&b), Frame::Close(..) => s.handle_client_close() }
+            match f {
+                Frame::Text(t) => s.handle_text(&t),
+                Frame::Binary(b) => s.handle_binary(&b),
+                Frame::Close(..) => s.handle_client_close(),
+            }
         }
         let ev: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
         assert_eq!(ev, vec![ServerEvent::Resize { cols: 10, rows: 5 }, ServerEvent::Input(b"hi".to_vec())]);

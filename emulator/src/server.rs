@@ -80,15 +80,14 @@ impl Emulator {
             let probed = tokio::task::spawn_blocking(sandbox::probe).await?;
             probed.map_err(|why| StartError::SandboxUnavailable(mention_unisolated(why)))?;
         }
-        let listener = TcpListener::bind(cfg.addr).await.map_err(|source| StartError::Bind { addr: cfg.addr, source })?;
+        let listener =
+            TcpListener::bind(cfg.addr).await.map_err(|source| StartError::Bind { addr: cfg.addr, source })?;
         let addr = listener.local_addr()?;
         let app = App::new(cfg);
         let signals = Arc::new(Signals { requested: watch::Sender::new(false), stop: watch::Sender::new(false) });
         let shared = Shared { services: Services::new(app.clone()), app: app.clone(), signals: signals.clone() };
-        let router = Router::new()
-            .fallback(dispatch)
-            .with_state(shared)
-            .layer(axum::middleware::map_response(add_request_id));
+        let router =
+            Router::new().fallback(dispatch).with_state(shared).layer(axum::middleware::map_response(add_request_id));
         let mut stop = signals.stop.subscribe();
         // Shell frames are small and interactive: never let Nagle hold them back.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {

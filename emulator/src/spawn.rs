@@ -77,9 +77,5 @@ async fn relay(chunk: &[u8], started: &mut bool, out: &mut tokio::io::Stdout) ->
 /// `arg` as one POSIX shell word.
 fn shell_quote(arg: &str) -> String {
     let plain = |b: u8| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b);
-    if !arg.is_empty() && arg.bytes().all(plain) {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
+    if !arg.is_empty() && arg.bytes().all(plain) { arg.to_owned() } else { format!("'{}'", arg.replace('\'', r"'\''")) }
 }

@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use whim_emulator::sandbox::{
-    SandboxConfig, SandboxError, ShellControl, ShellReader, ShellWriter, Vm,
-};
+use whim_emulator::sandbox::{SandboxConfig, SandboxError, ShellControl, ShellReader, ShellWriter, Vm};
 
 const PATIENCE: Duration = Duration::from_secs(15);
 
@@ -21,17 +19,11 @@ fn config() -> SandboxConfig {
 
 fn vm_id(name: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "t-{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("t-{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 async fn boot(cfg: &SandboxConfig, name: &str) -> Vm {
-    Vm::boot(cfg, &vm_id(name))
-        .await
-        .unwrap_or_else(|e| panic!("boot {name}: {e}"))
+    Vm::boot(cfg, &vm_id(name)).await.unwrap_or_else(|e| panic!("boot {name}: {e}"))
 }
 
 /// A shell driven like a user at a terminal: everything it printed is kept in `seen`.
@@ -46,13 +38,7 @@ struct Term {
 impl Term {
     async fn open(vm: &Vm) -> Term {
         let (reader, writer, control) = vm.spawn_shell().await.expect("spawn shell").split();
-        let mut term = Term {
-            reader,
-            writer,
-            control,
-            seen: Vec::new(),
-            commands: 0,
-        };
+        let mut term = Term { reader, writer, control, seen: Vec::new(), commands: 0 };
         term.expect_after(0, "λ $").await;
         term
     }
@@ -62,10 +48,7 @@ impl Term {
     }
 
     async fn type_keys(&mut self, keys: &str) {
-        self.writer
-            .write_all(keys.as_bytes())
-            .await
-            .expect("type into the pty");
+        self.writer.write_all(keys.as_bytes()).await.expect("type into the pty");
     }
 
     /// Reads more output; false on EOF or when `until` passes without output.
@@ -98,10 +81,7 @@ impl Term {
         self.commands += 1;
         let n = self.commands;
         let from = self.seen.len();
-        self.type_keys(&format!(
-            "echo __BE''GIN_{n}__; {cmd}; echo __EN''D_{n}__\n"
-        ))
-        .await;
+        self.type_keys(&format!("echo __BE''GIN_{n}__; {cmd}; echo __EN''D_{n}__\n")).await;
         let (begin, end) = (format!("__BEGIN_{n}__\r\n"), format!("__END_{n}__"));
         let out = self.expect_after(from, &end).await;
         let start = out.find(&begin).map_or(0, |i| i + begin.len());
@@ -110,12 +90,9 @@ impl Term {
 
     /// Runs `cmd` and returns its exit status, as printed by `echo $?`.
     async fn status_of(&mut self, cmd: &str) -> i32 {
-        let out = self
-            .run(&format!("{cmd} >/dev/null 2>&1; echo rc=$?"))
-            .await;
+        let out = self.run(&format!("{cmd} >/dev/null 2>&1; echo rc=$?")).await;
         let rc = out.rsplit("rc=").next().unwrap_or("").trim();
-        rc.parse()
-            .unwrap_or_else(|_| panic!("no status in {out:?}"))
+        rc.parse().unwrap_or_else(|_| panic!("no status in {out:?}"))
     }
 }
 
@@ -128,23 +105,10 @@ async fn shell_looks_like_the_real_one() {
     let mut first = [0u8; 1];
     reader.read_exact(&mut first).await.expect("first byte");
     let first_byte = started.elapsed();
-    let mut term = Term {
-        reader,
-        writer,
-        control,
-        seen: first.to_vec(),
-        commands: 0,
-    };
+    let mut term = Term { reader, writer, control, seen: first.to_vec(), commands: 0 };
     term.expect_after(0, "λ $").await;
-    println!(
-        "boot -> first pty byte: {first_byte:?}; boot -> prompt: {:?}",
-        started.elapsed()
-    );
-    assert!(
-        term.text(0).contains("\x1b[?2004h"),
-        "bracketed paste is on: {:?}",
-        term.text(0)
-    );
+    println!("boot -> first pty byte: {first_byte:?}; boot -> prompt: {:?}", started.elapsed());
+    assert!(term.text(0).contains("\x1b[?2004h"), "bracketed paste is on: {:?}", term.text(0));
     assert_eq!(term.run("echo hi").await.trim(), "hi");
     assert_eq!(term.run("id -u").await.trim(), "0");
     assert_eq!(term.run("echo $TERM").await.trim(), "xterm");
@@ -153,11 +117,7 @@ async fn shell_looks_like_the_real_one() {
     assert_eq!(term.run("stty size").await.trim(), "30 100");
     assert_eq!(term.run("tty").await.trim(), "/dev/pts/0");
     assert_eq!(term.run("hostname").await.trim(), "localhost");
-    assert_eq!(
-        term.run("echo $$").await.trim(),
-        "2",
-        "the first shell is pid 2, after init"
-    );
+    assert_eq!(term.run("echo $$").await.trim(), "2", "the first shell is pid 2, after init");
     vm.kill().await;
 }
 
@@ -169,17 +129,11 @@ async fn restricted_mode_blocks_mounts_and_namespaces() {
     assert_ne!(term.status_of("unshare -U true").await, 0);
     assert_ne!(term.status_of("unshare -n true").await, 0);
     assert_ne!(term.status_of("unshare -Urmn true").await, 0);
-    let status = term
-        .run("grep -E '^(CapEff|CapBnd|Seccomp):' /proc/self/status")
-        .await;
+    let status = term.run("grep -E '^(CapEff|CapBnd|Seccomp):' /proc/self/status").await;
     assert!(status.contains("CapEff:\t00000000a80425fb"), "{status:?}");
     assert!(status.contains("CapBnd:\t00000000a80425fb"), "{status:?}");
     assert!(status.contains("Seccomp:\t2"), "{status:?}");
-    assert_eq!(
-        term.status_of("sh -c 'yes | head -n 1'").await,
-        0,
-        "plain process creation still works"
-    );
+    assert_eq!(term.status_of("sh -c 'yes | head -n 1'").await, 0, "plain process creation still works");
     vm.kill().await;
 }
 
@@ -212,31 +166,14 @@ async fn host_home_and_checkout_are_hidden() {
     std::fs::write(&marker, "secret").expect("write marker");
     let vm = boot(&config(), "masks").await;
     let mut term = Term::open(&vm).await;
-    let in_home = term
-        .status_of(&format!("test -e {}", marker.display()))
-        .await;
+    let in_home = term.status_of(&format!("test -e {}", marker.display())).await;
     let checkout = std::env::current_dir().expect("cwd").join("Cargo.toml");
-    let in_checkout = term
-        .status_of(&format!("test -e {}", checkout.display()))
-        .await;
+    let in_checkout = term.status_of(&format!("test -e {}", checkout.display())).await;
     let devices = term.run("ls /dev").await;
     std::fs::remove_file(&marker).expect("remove marker");
-    assert_ne!(
-        in_home,
-        0,
-        "the host's {} is visible in the VM",
-        marker.display()
-    );
-    assert_ne!(
-        in_checkout,
-        0,
-        "the checkout {} is visible in the VM",
-        checkout.display()
-    );
-    assert!(
-        !devices.contains("vda") && devices.contains("urandom"),
-        "/dev: {devices:?}"
-    );
+    assert_ne!(in_home, 0, "the host's {} is visible in the VM", marker.display());
+    assert_ne!(in_checkout, 0, "the checkout {} is visible in the VM", checkout.display());
+    assert!(!devices.contains("vda") && devices.contains("urandom"), "/dev: {devices:?}");
     vm.kill().await;
 }
 
@@ -247,11 +184,7 @@ async fn egress_none_has_only_loopback() {
     let vm = boot(&cfg, "egress").await;
     let mut term = Term::open(&vm).await;
     let dev = term.run("cat /proc/net/dev").await;
-    let ifaces: Vec<&str> = dev
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(i, _)| i.trim())
-        .collect();
+    let ifaces: Vec<&str> = dev.lines().filter_map(|l| l.split_once(':')).map(|(i, _)| i.trim()).collect();
     assert_eq!(ifaces, ["lo"], "{dev:?}");
     let flags = term.run("cat /sys/class/net/lo/flags").await;
     assert_eq!(
@@ -274,11 +207,7 @@ async fn freeze_holds_output_until_thaw() {
     println!("freeze took {:?}", t.elapsed());
     let quiet_until = Instant::now() + Duration::from_millis(800);
     while term.read_some(quiet_until).await {}
-    assert!(
-        !term.text(from).contains("after"),
-        "output while frozen: {:?}",
-        term.text(from)
-    );
+    assert!(!term.text(from).contains("after"), "output while frozen: {:?}", term.text(from));
     let t = Instant::now();
     vm.thaw().await.expect("thaw");
     println!("thaw took {:?}", t.elapsed());
@@ -300,10 +229,7 @@ async fn kill_leaves_nothing_behind() {
     assert!(Path::new(&format!("/proc/{init}")).exists());
     vm.kill().await;
     assert!(!vm.is_alive());
-    assert!(
-        !Path::new(&format!("/proc/{init}")).exists(),
-        "init {init} survived"
-    );
+    assert!(!Path::new(&format!("/proc/{init}")).exists(), "init {init} survived");
     if let Some(dir) = cgroup {
         assert!(!dir.exists(), "cgroup {} survived", dir.display());
     }
@@ -341,15 +267,10 @@ async fn wait_exit_reports_the_exit_code() {
     let vm = boot(&config(), "exit").await;
     let mut term = Term::open(&vm).await;
     term.type_keys("exit 7\n").await;
-    let status = tokio::time::timeout(PATIENCE, term.control.wait_exit())
-        .await
-        .expect("shell exit");
+    let status = tokio::time::timeout(PATIENCE, term.control.wait_exit()).await.expect("shell exit");
     assert_eq!(status, 7);
     let mut rest = Vec::new();
-    tokio::time::timeout(PATIENCE, term.reader.read_to_end(&mut rest))
-        .await
-        .expect("EOF")
-        .expect("read");
+    tokio::time::timeout(PATIENCE, term.reader.read_to_end(&mut rest)).await.expect("EOF").expect("read");
     assert!(vm.is_alive(), "the VM outlives its shells");
     vm.kill().await;
 }

@@ -11,18 +11,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! This crate is a thin driver: the protocol logic lives in `whim-core`; here are the
-//! AWS SDK calls, the WebSocket, timers and the caller's streams.
+//! This crate is a thin driver: the protocol logic lives in `whim-core` and the service
+//! calls in `whim-sdk`; here are the WebSocket, timers and the caller's streams.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod error;
 mod manager;
 mod sandbox;
 mod ws;
 
-pub use error::Error;
-pub use manager::{LaunchOptions, LaunchTimings, Manager, ManagerOptions};
-pub use sandbox::{EXEC_COLS, EXEC_ROWS, Output, Sandbox, ShellEnd};
-pub use whim_core::exec::ExitStatus;
-pub use whim_core::ttl::Ttl;
+pub use manager::Manager;
+pub use sandbox::Sandbox;
+pub use whim_sdk::{
+    EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl,
+};

@@ -14,7 +14,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn helper() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("bench path");
     let target = exe.ancestors().nth(3).expect("target dir").to_path_buf();
-    ["release", "debug"].iter().map(|p| target.join(p).join("whim")).find(|p| p.exists()).expect("build the whim binary first: cargo build --release -p whim")
+    ["release", "debug"]
+        .iter()
+        .map(|p| target.join(p).join("whim"))
+        .find(|p| p.exists())
+        .expect("build the whim binary first: cargo build --release -p whim")
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +27,13 @@ async fn main() {
     let mut cfg = whim_emulator::EmulatorConfig::local_default();
     cfg.sandbox.helper_exe = helper();
     let emu = whim_emulator::Emulator::start(cfg).await.expect("emulator");
-    let creds = aws_credential_types::Credentials::new(whim_emulator::LOCAL_ACCESS_KEY_ID, whim_emulator::LOCAL_SECRET_ACCESS_KEY, None, None, "bench");
+    let creds = aws_credential_types::Credentials::new(
+        whim_emulator::LOCAL_ACCESS_KEY_ID,
+        whim_emulator::LOCAL_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "bench",
+    );
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new(whim_emulator::LOCAL_REGION))
         .credentials_provider(creds)
@@ -43,7 +53,11 @@ async fn main() {
         vm.terminate().await.expect("terminate");
     }
     println!("runs: {runs}");
-    println!("RUNNING -> shell attached   median {:?}  max {:?}", median(attach.clone()), attach.iter().max().expect("runs"));
+    println!(
+        "RUNNING -> shell attached   median {:?}  max {:?}",
+        median(attach.clone()),
+        attach.iter().max().expect("runs")
+    );
     println!("RunMicrovm -> RUNNING seen  median {:?}", median(running));
     println!("launch -> first exec done   median {:?}", median(first_exec));
     emu.shutdown().await;

@@ -35,7 +35,9 @@ async fn five_million_lines_intact_five_times() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_output_is_byte_exact() {
     let env = Env::start().await;
-    let o = env.output(&["run", "--", "sh", "-c", "head -c 1048576 /dev/urandom > /tmp/r; cat /tmp/r; sha256sum /tmp/r"]).await;
+    let o = env
+        .output(&["run", "--", "sh", "-c", "head -c 1048576 /dev/urandom > /tmp/r; cat /tmp/r; sha256sum /tmp/r"])
+        .await;
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(o.stdout.len(), 1_048_576 + 64 + "  /tmp/r\n".len(), "{}", show(&o));
     let (data, sum) = o.stdout.split_at(1_048_576);
@@ -56,7 +58,20 @@ async fn newlines_are_not_translated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arguments_are_quoted_exactly_once() {
     let env = Env::start().await;
-    let args = ["it's", "a  b", "$HOME", "*", "\"q\"", "`id`", "$(touch /tmp/pwned)", "tab\there", "new\nline", "ünï", ";", "\\"];
+    let args = [
+        "it's",
+        "a  b",
+        "$HOME",
+        "*",
+        "\"q\"",
+        "`id`",
+        "$(touch /tmp/pwned)",
+        "tab\there",
+        "new\nline",
+        "ünï",
+        ";",
+        "\\",
+    ];
     let mut argv = vec!["run", "--", "sh", "-c", "printf '%s|' \"$@\"; ls /tmp/pwned 2>/dev/null || printf ok", "sh"];
     argv.extend(args);
     let o = env.output(&argv).await;
@@ -86,21 +101,48 @@ async fn stdin_is_forwarded_when_not_a_terminal() {
     assert!(text(&o).starts_with(&local), "{}", show(&o));
 }
 
+/// Case C4's rules for `run`: empty and closed stdin end at once with no output; one byte
+/// arrives as one byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_terminates_the_vm() {
+async fn empty_closed_and_tiny_stdin() {
     let env = Env::start().await;
-    let mut c = env.whim(&["run", "--", "sleep", "300"]);
-    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let child = c.spawn().expect("spawn");
-    let running = env.wait_vms(20, |v| v.iter().any(|(_, s)| s == "RUNNING")).await;
-    assert!(running.iter().any(|(_, s)| s == "RUNNING"), "{running:?}");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).expect("kill");
-    let o = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait")).await.expect("join");
-    assert_eq!(o.status.code(), Some(143), "{}", show(&o));
-    // Terminated before whim exited: no waiting needed.
-    let v = env.vms().await;
-    assert!(v.iter().all(|(_, s)| s == "TERMINATED" || s == "TERMINATING"), "{v:?}");
+    let o = env.output(&["run", "--", "cat"]).await; // stdin is /dev/null: closed at once
+    assert_eq!((o.status.code(), o.stdout.as_slice()), (Some(0), &b""[..]), "{}", show(&o));
+    for (input, cmd, want) in [(&b""[..], "cat", &b""[..]), (b"x", "wc -c", b"1\n")] {
+        let mut c = env.whim(&["run", "--", "sh", "-c", cmd]);
+        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let input = input.to_vec();
+        let o = tokio::task::spawn_blocking(move || {
+            let mut child = c.spawn().expect("spawn");
+            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &input).expect("write");
+            child.wait_with_output().expect("wait")
+        })
+        .await
+        .expect("join");
+        assert_eq!((o.status.code(), o.stdout.as_slice()), (Some(0), want), "{cmd}: {}", show(&o));
+    }
+}
+
+/// Case C5 (the SIGTERM half) and its siblings: each terminating signal ends the VM before
+/// whim exits, with the shell's 128+n code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_signals_terminate_the_vm() {
+    use nix::sys::signal::Signal;
+    let env = Env::start().await;
+    for (sig, code) in [(Signal::SIGTERM, 143), (Signal::SIGINT, 130), (Signal::SIGHUP, 129)] {
+        let mut c = env.whim(&["run", "--", "sleep", "300"]);
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let child = c.spawn().expect("spawn");
+        let running = env.wait_vms(20, |v| v.iter().any(|(_, s)| s == "RUNNING")).await;
+        assert!(running.iter().any(|(_, s)| s == "RUNNING"), "{sig}: {running:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).expect("kill");
+        let o = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait")).await.expect("join");
+        assert_eq!(o.status.code(), Some(code), "{sig}: {}", show(&o));
+        // Terminated before whim exited: no waiting needed.
+        let v = env.vms().await;
+        assert!(v.iter().all(|(_, s)| s == "TERMINATED" || s == "TERMINATING"), "{sig}: {v:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,14 +151,23 @@ async fn ttl_expiry_terminates_the_vm() {
     let o = env.output(&["run", "--ttl", "2s", "--", "sleep", "30"]).await;
     assert_eq!(o.status.code(), Some(125), "{}", show(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("connection"), "{}", show(&o));
-    let v = env.vms().await;
-    assert!(v.iter().all(|(_, s)| s == "TERMINATED"), "{v:?}");
+    // The shell dies with the VM; the state may pass TERMINATING on its way.
+    let v = env.wait_vms(5, |v| v.iter().all(|(_, s)| s == "TERMINATED")).await;
+    assert!(!v.is_empty() && v.iter().all(|(_, s)| s == "TERMINATED"), "{v:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restricted_sandbox_refuses_mount_and_user_namespaces() {
     let env = Env::start().await;
-    let o = env.output(&["run", "--", "sh", "-c", "mount -t tmpfs x /mnt 2>&1; echo mount=$?; unshare -U true 2>&1; echo unshare=$?; id -u"]).await;
+    let o = env
+        .output(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "mount -t tmpfs x /mnt 2>&1; echo mount=$?; unshare -U true 2>&1; echo unshare=$?; id -u",
+        ])
+        .await;
     let t = text(&o);
     assert!(t.contains("mount=32") || t.contains("mount=1"), "{t}");
     assert!(!t.contains("unshare=0") && t.contains("unshare="), "{t}");

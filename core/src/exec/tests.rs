@@ -89,9 +89,15 @@ fn driver_boots_runs_and_streams_stdin() {
     p.write_stdin(b"hello");
     p.close_stdin();
     p.write_stdin(b"ignored");
-    assert_eq!(drain(&mut p), vec![ExecEvent::Transmit(b"5\nhello".to_vec()), ExecEvent::Transmit(b"0\n".to_vec())]);
+    assert_eq!(
+        drain(&mut p),
+        vec![ExecEvent::Transmit(b"00000005hello".to_vec()), ExecEvent::Transmit(b"00000000".to_vec())]
+    );
     p.handle_pty_output(&Deframer::encode(N, b"hello", 0)).unwrap();
-    assert_eq!(drain(&mut p), vec![ExecEvent::Output(b"hello".to_vec()), ExecEvent::Exited(ExitStatus(0)), ExecEvent::Idle]);
+    assert_eq!(
+        drain(&mut p),
+        vec![ExecEvent::Output(b"hello".to_vec()), ExecEvent::Exited(ExitStatus(0)), ExecEvent::Idle]
+    );
 }
 
 #[test]
@@ -103,7 +109,7 @@ fn exit_with_stdin_open_sends_the_terminator() {
     let s = Deframer::encode(N, b"", 0);
     let end = s.len() - Markers::new(N).full('D').len();
     p.handle_pty_output(&s[..end]).unwrap();
-    assert_eq!(drain(&mut p), vec![ExecEvent::Transmit(b"0\n".to_vec()), ExecEvent::Exited(ExitStatus(0))]);
+    assert_eq!(drain(&mut p), vec![ExecEvent::Transmit(b"00000000".to_vec()), ExecEvent::Exited(ExitStatus(0))]);
     assert!(p.start(Command::new(vec![b"x".to_vec()], false).unwrap(), N).is_err());
     p.handle_pty_output(&s[end..]).unwrap();
     assert_eq!(drain(&mut p), vec![ExecEvent::Idle]);

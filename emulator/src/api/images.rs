@@ -34,7 +34,11 @@ pub(crate) async fn get(State(app): State<Arc<App>>, Labels(arn): Labels<String>
 }
 
 /// GET /2025-09-09/microvm-images/{img}/versions
-pub(crate) async fn list_versions(State(app): State<Arc<App>>, Labels(arn): Labels<String>, RawQuery(raw): RawQuery) -> ApiResult {
+pub(crate) async fn list_versions(
+    State(app): State<Arc<App>>,
+    Labels(arn): Labels<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
     let query = Query::parse(raw.as_deref());
     let page = PageRequest::from_query(Listing::ImageVersions, &query, &app.cfg.guesses)?;
     let image = find_image(&app, "ListMicrovmImageVersions", &arn)?;
@@ -44,7 +48,10 @@ pub(crate) async fn list_versions(State(app): State<Arc<App>>, Labels(arn): Labe
 }
 
 /// GET /2025-09-09/microvm-images/{img}/versions/{ver}
-pub(crate) async fn get_version(State(app): State<Arc<App>>, Labels((arn, version)): Labels<(String, String)>) -> ApiResult {
+pub(crate) async fn get_version(
+    State(app): State<Arc<App>>,
+    Labels((arn, version)): Labels<(String, String)>,
+) -> ApiResult {
     check_image_label("GetMicrovmImageVersion", &arn, &app.cfg.account)?;
     let missing = || ApiError::not_found(format!("MicroVMImage not found for MicroVMImage: {arn}, Version: {version}"));
     let image = app.images.get(&arn).ok_or_else(missing)?;
@@ -82,7 +89,5 @@ pub(crate) async fn list_managed_versions(
 
 fn find_image(app: &App, operation: &str, arn: &str) -> Result<Image, ApiError> {
     check_image_label(operation, arn, &app.cfg.account)?;
-    app.images
-        .get(arn)
-        .ok_or_else(|| ApiError::not_found(format!("MicroVMImage not found for MicroVMImageID: {arn}")))
+    app.images.get(arn).ok_or_else(|| ApiError::not_found(format!("MicroVMImage not found for MicroVMImageID: {arn}")))
 }

@@ -69,7 +69,10 @@ fn lambda_router(app: Arc<App>) -> Router {
         .route(&format!("{V}/microvm-images/{{img}}/versions"), get(images::list_versions))
         .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}"), version_routes())
         .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}/builds"), get(todo_op("ListMicrovmImageBuilds")))
-        .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}/builds/{{b}}"), get(todo_op("GetMicrovmImageBuild")))
+        .route(
+            &format!("{V}/microvm-images/{{img}}/versions/{{ver}}/builds/{{b}}"),
+            get(todo_op("GetMicrovmImageBuild")),
+        )
         .route(&format!("{V}/managed-microvm-images"), get(images::list_managed))
         .route(&format!("{V}/managed-microvm-images/{{img}}/versions"), get(images::list_managed_versions))
         .route("/2017-03-31/tags/{resource}", tag_routes())
@@ -97,9 +100,7 @@ fn connector_collection_routes() -> MethodRouter<Arc<App>> {
 }
 
 fn connector_routes() -> MethodRouter<Arc<App>> {
-    get(todo_op("GetNetworkConnector"))
-        .put(todo_op("UpdateNetworkConnector"))
-        .delete(todo_op("DeleteNetworkConnector"))
+    get(todo_op("GetNetworkConnector")).put(todo_op("UpdateNetworkConnector")).delete(todo_op("DeleteNetworkConnector"))
 }
 
 /// A handler answering 501 for an operation the service has and the emulator lacks.

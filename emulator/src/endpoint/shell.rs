@@ -156,11 +156,13 @@ impl Session {
         if self.flush().await.is_err() {
             return;
         }
-        let wait_close = async { while let Some(Ok(msg)) = self.rx.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
+        let wait_close = async {
+            while let Some(Ok(msg)) = self.rx.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
             }
-        } };
+        };
         let _ = tokio::time::timeout(CLOSE_WAIT, wait_close).await;
     }
 

@@ -40,12 +40,8 @@ impl HelperArgs {
         field("vm", OsStr::new(&self.vm_id));
         field("image", self.image_root.as_os_str());
         field("state", self.state_dir.as_os_str());
-        self.cgroup_v2
-            .iter()
-            .for_each(|p| field("cgroup2", p.as_os_str()));
-        self.cgroup_procs
-            .iter()
-            .for_each(|p| field("cgroup", p.as_os_str()));
+        self.cgroup_v2.iter().for_each(|p| field("cgroup2", p.as_os_str()));
+        self.cgroup_procs.iter().for_each(|p| field("cgroup", p.as_os_str()));
         self.masks.iter().for_each(|p| field("mask", p.as_os_str()));
         field("privileged", OsStr::new(flag(self.privileged)));
         field("egress-none", OsStr::new(flag(self.egress_none)));
@@ -56,10 +52,7 @@ impl HelperArgs {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {
         let mut args = HelperArgs::default();
         for item in bytes.split(|b| *b == 0).filter(|f| !f.is_empty()) {
-            let eq = item
-                .iter()
-                .position(|b| *b == b'=')
-                .ok_or("helper field without '='")?;
+            let eq = item.iter().position(|b| *b == b'=').ok_or("helper field without '='")?;
             args.set(&item[..eq], OsStr::from_bytes(&item[eq + 1..]))?;
         }
         if args.vm_id.is_empty() || args.image_root.as_os_str().is_empty() {
@@ -79,10 +72,7 @@ impl HelperArgs {
             b"privileged" => self.privileged = value == "1",
             b"egress-none" => self.egress_none = value == "1",
             other => {
-                return Err(format!(
-                    "unknown helper field {:?}",
-                    String::from_utf8_lossy(other)
-                ));
+                return Err(format!("unknown helper field {:?}", String::from_utf8_lossy(other)));
             }
         }
         Ok(())
@@ -107,10 +97,7 @@ mod tests {
             cgroup_procs: vec!["/sys/fs/cgroup/freezer/whim/vm-1/cgroup.procs".into()],
             privileged: true,
             egress_none: false,
-            masks: vec![
-                "/root".into(),
-                PathBuf::from(OsStr::from_bytes(b"/home/\xff")),
-            ],
+            masks: vec!["/root".into(), PathBuf::from(OsStr::from_bytes(b"/home/\xff"))],
         };
         assert_eq!(HelperArgs::decode(&args.encode()), Ok(args));
     }

@@ -36,18 +36,9 @@ struct CloneArgs {
 ///
 /// # Safety
 /// Same contract as `fork()`: the calling process must be single threaded.
-pub(crate) unsafe fn fork_into(
-    cgroup_v2: Option<&Path>,
-    join: &[&Path],
-) -> Result<ForkResult, String> {
-    let dir = cgroup_v2.and_then(|d| {
-        open(
-            d,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()
-    });
+pub(crate) unsafe fn fork_into(cgroup_v2: Option<&Path>, join: &[&Path]) -> Result<ForkResult, String> {
+    let dir =
+        cgroup_v2.and_then(|d| open(d, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok());
     // SAFETY: forwarded contract (single threaded).
     let (result, placed) = match dir.as_ref().map(|fd| unsafe { clone_into(fd) }) {
         Some(Ok(result)) => (result, true),
@@ -55,14 +46,8 @@ pub(crate) unsafe fn fork_into(
         _ => (unsafe { fork() }.map_err(|e| format!("fork: {e}"))?, false),
     };
     if let ForkResult::Child = result {
-        let v2_procs = cgroup_v2
-            .filter(|_| !placed)
-            .map(|d| d.join("cgroup.procs"));
-        for procs in v2_procs
-            .iter()
-            .map(|p| p.as_path())
-            .chain(join.iter().copied())
-        {
+        let v2_procs = cgroup_v2.filter(|_| !placed).map(|d| d.join("cgroup.procs"));
+        for procs in v2_procs.iter().map(|p| p.as_path()).chain(join.iter().copied()) {
             std::fs::write(procs, std::process::id().to_string())
                 .map_err(|e| format!("join cgroup {}: {e}", procs.display()))?;
         }
@@ -85,18 +70,10 @@ unsafe fn clone_into(dir: &OwnedFd) -> nix::Result<ForkResult> {
         ..CloneArgs::default()
     };
     // SAFETY: clone3 reads `args` (size given); without CLONE_VM the child gets a copy of memory.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            size_of::<CloneArgs>(),
-        )
-    };
+    let rc = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, size_of::<CloneArgs>()) };
     match rc {
         -1 => Err(nix::errno::Errno::last()),
         0 => Ok(ForkResult::Child),
-        pid => Ok(ForkResult::Parent {
-            child: Pid::from_raw(pid as i32),
-        }),
+        pid => Ok(ForkResult::Parent { child: Pid::from_raw(pid as i32) }),
     }
 }

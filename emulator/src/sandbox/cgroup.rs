@@ -44,9 +44,7 @@ impl VmCgroup {
                 (true, true)
             }
         };
-        let v2 = find_mount("cgroup2", None)
-            .filter(|_| v2)
-            .map(|m| CgroupKind::V2(m.join("whim").join(vm_id)));
+        let v2 = find_mount("cgroup2", None).filter(|_| v2).map(|m| CgroupKind::V2(m.join("whim").join(vm_id)));
         let v1 = find_mount("cgroup", Some("freezer"))
             .filter(|_| v1)
             .map(|m| CgroupKind::V1Freezer(m.join("whim").join(vm_id)));
@@ -146,16 +144,12 @@ fn write(path: &Path, value: &str) -> Result<(), String> {
 async fn wait_for(path: &Path, done: impl Fn(&str) -> bool) -> Result<(), String> {
     let deadline = Instant::now() + SETTLE;
     loop {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
         if done(&text) {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "{} did not settle within {SETTLE:?}: {text:?}",
-                path.display()
-            ));
+            return Err(format!("{} did not settle within {SETTLE:?}: {text:?}", path.display()));
         }
         tokio::time::sleep(Duration::from_micros(500)).await;
     }
@@ -165,8 +159,7 @@ async fn wait_for(path: &Path, done: impl Fn(&str) -> bool) -> Result<(), String
 /// must contain that word (e.g. `freezer`).
 pub(crate) fn find_mount(fstype: &str, option: Option<&str>) -> Option<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines()
-        .find_map(|line| parse_mountinfo_line(line, fstype, option))
+    info.lines().find_map(|line| parse_mountinfo_line(line, fstype, option))
 }
 
 fn parse_mountinfo_line(line: &str, fstype: &str, option: Option<&str>) -> Option<PathBuf> {
@@ -176,9 +169,7 @@ fn parse_mountinfo_line(line: &str, fstype: &str, option: Option<&str>) -> Optio
     if fs != fstype || option.is_some_and(|o| !opts.split(',').any(|x| x == o)) {
         return None;
     }
-    left.split(' ')
-        .nth(4)
-        .map(|p| PathBuf::from(unescape_octal(p)))
+    left.split(' ').nth(4).map(|p| PathBuf::from(unescape_octal(p)))
 }
 
 /// Undoes mountinfo's `\040`-style escapes.
@@ -187,9 +178,7 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let code = b
-            .get(i + 1..i + 4)
-            .and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok());
+        let code = b.get(i + 1..i + 4).and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok());
         match (b[i], code) {
             (b'\\', Some(c)) => (out.push(c), i += 4),
             (c, _) => (out.push(c), i += 1),
@@ -206,14 +195,8 @@ mod tests {
     fn parses_mountinfo() {
         let v2 = "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw";
         let v1 = "37 31 0:34 / /sys/fs/cgroup/my\\040freezer rw - cgroup cgroup rw,freezer";
-        assert_eq!(
-            parse_mountinfo_line(v2, "cgroup2", None),
-            Some("/sys/fs/cgroup/unified".into())
-        );
-        assert_eq!(
-            parse_mountinfo_line(v1, "cgroup", Some("freezer")),
-            Some("/sys/fs/cgroup/my freezer".into())
-        );
+        assert_eq!(parse_mountinfo_line(v2, "cgroup2", None), Some("/sys/fs/cgroup/unified".into()));
+        assert_eq!(parse_mountinfo_line(v1, "cgroup", Some("freezer")), Some("/sys/fs/cgroup/my freezer".into()));
         assert_eq!(parse_mountinfo_line(v1, "cgroup", Some("memory")), None);
     }
 }

@@ -32,18 +32,12 @@ impl Control {
         let flags = OFlag::from_bits_truncate(fcntl(&sock, FcntlArg::F_GETFL)?);
         fcntl(&sock, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
         // SAFETY: the OwnedFd is a valid descriptor that AsyncFd owns and never replaces.
-        Ok(Control {
-            sock: unsafe { AsyncFd::register(sock)? },
-        })
+        Ok(Control { sock: unsafe { AsyncFd::register(sock)? } })
     }
 
     /// Sends raw bytes as one packet.
     pub(crate) async fn send_bytes(&self, bytes: &[u8]) -> io::Result<()> {
-        self.sock
-            .async_io(Interest::WRITABLE, |s| {
-                Ok(proto::send(s.as_fd(), bytes, None)?)
-            })
-            .await
+        self.sock.async_io(Interest::WRITABLE, |s| Ok(proto::send(s.as_fd(), bytes, None)?)).await
     }
 
     /// Sends one request.
@@ -53,10 +47,7 @@ impl Control {
 
     /// Receives the next packet.
     pub(crate) async fn recv(&self) -> io::Result<Incoming> {
-        let packet = self
-            .sock
-            .async_io(Interest::READABLE, |s| Ok(proto::recv(s.as_fd())?))
-            .await?;
+        let packet = self.sock.async_io(Interest::READABLE, |s| Ok(proto::recv(s.as_fd())?)).await?;
         let Some((bytes, fd)) = packet else {
             return Ok(Incoming::Closed);
         };

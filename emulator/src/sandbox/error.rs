@@ -59,9 +59,6 @@ pub enum SandboxError {
 impl SandboxError {
     /// Wraps an OS error with the operation it came from.
     pub(crate) fn io(what: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
-        SandboxError::Io {
-            what: what.into(),
-            source: source.into(),
-        }
+        SandboxError::Io { what: what.into(), source: source.into() }
     }
 }

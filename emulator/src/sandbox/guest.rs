@@ -28,16 +28,13 @@ const SH: [&CStr; 2] = [c"/bin/sh", c"-i"];
 
 /// Forks a shell on a new pty; returns its pid and the pty master.
 pub(crate) fn spawn_shell(policy: Option<&Policy>) -> Result<(Pid, OwnedFd), String> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(|e| format!("open /dev/ptmx: {e}"))?;
+    let master =
+        posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open /dev/ptmx: {e}"))?;
     grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
     unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
     let slave = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
     let slave = CString::new(slave).map_err(|e| e.to_string())?;
-    let env: Vec<CString> = SHELL_ENV
-        .iter()
-        .filter_map(|v| CString::new(*v).ok())
-        .collect();
+    let env: Vec<CString> = SHELL_ENV.iter().filter_map(|v| CString::new(*v).ok()).collect();
     // SAFETY: init is single threaded; the child only makes syscalls and then execs.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => exec_shell(&slave, policy, &env),
@@ -90,13 +87,7 @@ fn reset_signals() {
 fn die(msg: &str) -> ! {
     let line = format!("whim: cannot start the shell: {msg}\r\n");
     // SAFETY: writing a buffer we own to stderr.
-    unsafe {
-        libc::write(
-            std::io::stderr().as_raw_fd(),
-            line.as_ptr().cast(),
-            line.len(),
-        )
-    };
+    unsafe { libc::write(std::io::stderr().as_raw_fd(), line.as_ptr().cast(), line.len()) };
     // SAFETY: _exit is always safe to call.
     unsafe { libc::_exit(127) }
 }

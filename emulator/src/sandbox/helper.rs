@@ -37,8 +37,7 @@ pub(crate) fn main() -> ! {
 fn prepare(ctl: &OwnedFd) -> Result<(HelperArgs, PathBuf), String> {
     ensure_single_threaded()?;
     let packet = proto::recv(ctl.as_fd()).map_err(|e| format!("read helper configuration: {e}"))?;
-    let (bytes, _) =
-        packet.ok_or("the emulator closed the control socket before sending a configuration")?;
+    let (bytes, _) = packet.ok_or("the emulator closed the control socket before sending a configuration")?;
     let args = HelperArgs::decode(&bytes)?;
     let root = rootfs::build(&args)?;
     Ok((args, root))
@@ -46,13 +45,8 @@ fn prepare(ctl: &OwnedFd) -> Result<(HelperArgs, PathBuf), String> {
 
 /// Forking is only sound here because nothing else runs in this process.
 fn ensure_single_threaded() -> Result<(), String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("read /proc/self/status: {e}"))?;
-    match status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .map(str::trim)
-    {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("read /proc/self/status: {e}"))?;
+    match status.lines().find_map(|l| l.strip_prefix("Threads:")).map(str::trim) {
         Some("1") => Ok(()),
         other => Err(format!(
             "the sandbox helper runs with {other:?} threads; call sandbox::run_helper_if_requested() \
@@ -68,17 +62,12 @@ fn ns_flags(egress_none: bool) -> CloneFlags {
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWCGROUP;
-    if egress_none {
-        base | CloneFlags::CLONE_NEWNET
-    } else {
-        base
-    }
+    if egress_none { base | CloneFlags::CLONE_NEWNET } else { base }
 }
 
 /// Forks the namespaced child, writes its id maps, then waits for it.
 fn fork_namespaced(args: &HelperArgs, root: &Path, ctl: OwnedFd) -> i32 {
-    let pipes = pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .and_then(|a| Ok((a, pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)));
+    let pipes = pipe2(nix::fcntl::OFlag::O_CLOEXEC).and_then(|a| Ok((a, pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)));
     let Ok(((ready_r, ready_w), (go_r, go_w))) = pipes else {
         proto::report(ctl.as_fd(), &Report::Failed("pipe2 failed".into()), None);
         return 1;
@@ -123,21 +112,11 @@ fn write_id_maps(child: Pid) -> Result<(), String> {
 }
 
 /// The namespaced child: unshare, wait for the maps, fork pid 1, report its host pid, wait.
-fn namespaced_child(
-    args: &HelperArgs,
-    root: &Path,
-    ctl: OwnedFd,
-    ready: OwnedFd,
-    go: OwnedFd,
-) -> i32 {
+fn namespaced_child(args: &HelperArgs, root: &Path, ctl: OwnedFd, ready: OwnedFd, go: OwnedFd) -> i32 {
     let _ = prctl::set_pdeathsig(Signal::SIGKILL);
     let flags = ns_flags(args.egress_none);
     if let Err(e) = unshare(flags) {
-        proto::report(
-            ctl.as_fd(),
-            &Report::Failed(format!("unshare({flags:?}): {e}")),
-            None,
-        );
+        proto::report(ctl.as_fd(), &Report::Failed(format!("unshare({flags:?}): {e}")), None);
         return 1;
     }
     if send_byte(&ready).is_err() || !read_byte(&go) {
@@ -146,11 +125,7 @@ fn namespaced_child(
     // SAFETY: still single threaded.
     match unsafe { fork() } {
         Err(e) => {
-            proto::report(
-                ctl.as_fd(),
-                &Report::Failed(format!("fork pid 1: {e}")),
-                None,
-            );
+            proto::report(ctl.as_fd(), &Report::Failed(format!("fork pid 1: {e}")), None);
             1
         }
         Ok(ForkResult::Child) => init::main(args, root, ctl),
@@ -163,9 +138,7 @@ fn namespaced_child(
 }
 
 fn send_byte(fd: &OwnedFd) -> Result<(), String> {
-    write(fd, b"1")
-        .map(drop)
-        .map_err(|e| format!("handshake write: {e}"))
+    write(fd, b"1").map(drop).map_err(|e| format!("handshake write: {e}"))
 }
 
 fn read_byte(fd: &OwnedFd) -> bool {

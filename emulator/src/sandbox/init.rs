@@ -40,35 +40,17 @@ fn enter_root(args: &HelperArgs, root: &Path) -> Result<(), String> {
         move |e| format!("{what}: {e}")
     }
     // Inherited mounts are locked in the new userns; pivot_root needs a mount of our own.
-    mount(
-        Some(root),
-        root,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(fail("rbind root"))?;
+    mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(fail("rbind root"))?;
     chdir(root).map_err(fail("chdir root"))?;
     let hard = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("proc"), "proc", Some("proc"), hard, None::<&str>).map_err(fail("mount proc"))?;
     let pts_opts = "newinstance,ptmxmode=0666,mode=620,gid=5";
-    mount(
-        Some("devpts"),
-        "dev/pts",
-        Some("devpts"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some(pts_opts),
-    )
-    .map_err(fail("mount devpts"))?;
+    mount(Some("devpts"), "dev/pts", Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_opts))
+        .map_err(fail("mount devpts"))?;
     if args.egress_none {
-        mount(
-            Some("sysfs"),
-            "sys",
-            Some("sysfs"),
-            hard | MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .map_err(fail("mount sysfs"))?;
+        mount(Some("sysfs"), "sys", Some("sysfs"), hard | MsFlags::MS_RDONLY, None::<&str>)
+            .map_err(fail("mount sysfs"))?;
     }
     pivot_root(".", ".").map_err(fail("pivot_root"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(fail("detach the old root"))?;
@@ -91,16 +73,8 @@ fn detach_stdio() -> Result<(), String> {
     )
     .map_err(|e| format!("open /dev/null: {e}"))?;
     // SAFETY: dup2 onto the standard descriptors of this single-threaded process.
-    let ok =
-        unsafe { libc::dup2(null.as_raw_fd(), 1) >= 0 && libc::dup2(null.as_raw_fd(), 2) >= 0 };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "redirect stdio: {}",
-            std::io::Error::last_os_error()
-        ))
-    }
+    let ok = unsafe { libc::dup2(null.as_raw_fd(), 1) >= 0 && libc::dup2(null.as_raw_fd(), 2) >= 0 };
+    if ok { Ok(()) } else { Err(format!("redirect stdio: {}", std::io::Error::last_os_error())) }
 }
 
 /// `ip link set lo up`, by ioctl.
@@ -144,12 +118,7 @@ impl Init {
         };
         let sigchld = sigchld_fd().unwrap_or_else(|why| fail(&ctl, why));
         proto::report(ctl.as_fd(), &Report::Ready, None);
-        Init {
-            ctl,
-            sigchld,
-            shells: HashMap::new(),
-            policy,
-        }
+        Init { ctl, sigchld, shells: HashMap::new(), policy }
     }
 
     fn run(mut self) -> ! {
@@ -169,10 +138,8 @@ impl Init {
     }
 
     fn wait(&self) -> nix::Result<(bool, bool)> {
-        let mut fds = [
-            PollFd::new(self.ctl.as_fd(), PollFlags::POLLIN),
-            PollFd::new(self.sigchld.as_fd(), PollFlags::POLLIN),
-        ];
+        let mut fds =
+            [PollFd::new(self.ctl.as_fd(), PollFlags::POLLIN), PollFd::new(self.sigchld.as_fd(), PollFlags::POLLIN)];
         poll(&mut fds, PollTimeout::NONE)?;
         let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
         Ok((ready(&fds[0]), ready(&fds[1])))
@@ -197,15 +164,10 @@ impl Init {
         match guest::spawn_shell(self.policy.as_ref()) {
             Ok((pid, master)) => {
                 self.shells.insert(pid, id);
-                let report = Report::Spawned {
-                    id,
-                    pid: pid.as_raw(),
-                };
+                let report = Report::Spawned { id, pid: pid.as_raw() };
                 proto::report(self.ctl.as_fd(), &report, Some(master.as_fd()));
             }
-            Err(reason) => {
-                proto::report(self.ctl.as_fd(), &Report::SpawnFailed { id, reason }, None)
-            }
+            Err(reason) => proto::report(self.ctl.as_fd(), &Report::SpawnFailed { id, reason }, None),
         }
     }
 
@@ -230,10 +192,8 @@ impl Init {
 fn sigchld_fd() -> Result<SignalFd, String> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
-        .map_err(|e| format!("block SIGCHLD: {e}"))?;
-    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(|e| format!("signalfd: {e}"))
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(|e| format!("block SIGCHLD: {e}"))?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| format!("signalfd: {e}"))
 }
 
 /// Kills every process of the VM and exits (the kernel would do the same when pid 1 dies).

@@ -9,18 +9,8 @@ pub fn default_mask_paths() -> Vec<PathBuf> {
     let mut homes: Vec<PathBuf> = vec!["/root".into()];
     homes.extend(std::env::var_os("HOME").map(PathBuf::from));
     homes.extend(sudo_user_home());
-    homes.extend(
-        std::fs::read_dir("/home")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path()),
-    );
-    let mut out: Vec<PathBuf> = homes
-        .iter()
-        .filter(|h| h.as_os_str() != "/")
-        .cloned()
-        .collect();
+    homes.extend(std::fs::read_dir("/home").into_iter().flatten().flatten().map(|e| e.path()));
+    let mut out: Vec<PathBuf> = homes.iter().filter(|h| h.as_os_str() != "/").cloned().collect();
     for home in &homes {
         out.extend([home.join(".aws"), home.join(".ssh")]);
     }
@@ -42,25 +32,17 @@ pub(crate) fn with_defaults(extra: &[PathBuf]) -> Vec<PathBuf> {
 
 fn sudo_user_home() -> Option<PathBuf> {
     let name = std::env::var("SUDO_USER").ok()?;
-    nix::unistd::User::from_name(&name)
-        .ok()
-        .flatten()
-        .map(|u| u.dir)
+    nix::unistd::User::from_name(&name).ok().flatten().map(|u| u.dir)
 }
 
 /// The nearest ancestor of `dir` (itself included) that holds `.git`.
 fn git_toplevel(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
-        .find(|d| d.join(".git").exists())
-        .map(Path::to_path_buf)
+    dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf)
 }
 
 fn normalize(paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = paths
-        .into_iter()
-        .filter_map(|p| std::fs::canonicalize(p).ok())
-        .filter(|p| p != Path::new("/"))
-        .collect();
+    let mut out: Vec<PathBuf> =
+        paths.into_iter().filter_map(|p| std::fs::canonicalize(p).ok()).filter(|p| p != Path::new("/")).collect();
     out.sort();
     out.dedup();
     out
@@ -72,20 +54,14 @@ mod tests {
 
     #[test]
     fn defaults_never_mask_the_whole_root() {
-        assert!(
-            default_mask_paths()
-                .iter()
-                .all(|p| p != Path::new("/") && p.is_absolute())
-        );
+        assert!(default_mask_paths().iter().all(|p| p != Path::new("/") && p.is_absolute()));
     }
 
     #[test]
     fn finds_the_git_toplevel_of_a_nested_dir() {
         let top = std::env::temp_dir().join(format!("whim-masks-{}", std::process::id()));
         let nested = top.join("a/b");
-        std::fs::create_dir_all(&nested)
-            .and_then(|()| std::fs::create_dir_all(top.join(".git")))
-            .expect("tmp");
+        std::fs::create_dir_all(&nested).and_then(|()| std::fs::create_dir_all(top.join(".git"))).expect("tmp");
         assert_eq!(git_toplevel(&nested), Some(top.clone()));
         std::fs::remove_dir_all(&top).expect("cleanup");
     }

@@ -186,11 +186,7 @@ impl Vm {
 
 fn check_vm_id(vm_id: &str) -> Result<(), SandboxError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if vm_id.is_empty()
-        || vm_id.len() > 128
-        || vm_id.starts_with('.')
-        || !vm_id.chars().all(ok_char)
-    {
+    if vm_id.is_empty() || vm_id.len() > 128 || vm_id.starts_with('.') || !vm_id.chars().all(ok_char) {
         return Err(SandboxError::Setup(format!(
             "invalid VM id {vm_id:?}: use 1-128 letters, digits, '-', '_' or '.', not starting with '.'"
         )));

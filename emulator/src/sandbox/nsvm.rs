@@ -61,11 +61,7 @@ impl NsVm {
                 return Err(e);
             }
         };
-        let mut booting = Booting {
-            cgroup,
-            scratch,
-            helper,
-        };
+        let mut booting = Booting { cgroup, scratch, helper };
         match timeout(BOOT_TIMEOUT, handshake(&ctl, &args)).await {
             Ok(Ok(init_pid)) => Ok(Self::running(booting, ctl, init_pid)),
             Ok(Err(e)) => Err(booting.abort(e).await),
@@ -95,17 +91,12 @@ impl NsVm {
     pub(crate) async fn spawn_shell(&self) -> Result<Shell, SandboxError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (started, exit) = self.table.register(id).ok_or(SandboxError::Dead)?;
-        self.ctl
-            .send(&Request::Spawn(id))
-            .await
-            .map_err(|_| SandboxError::Dead)?;
+        self.ctl.send(&Request::Spawn(id)).await.map_err(|_| SandboxError::Dead)?;
         match timeout(SPAWN_TIMEOUT, started).await {
             Ok(Ok(Ok((pid, master)))) => Shell::new(master, pid, exit),
             Ok(Ok(Err(reason))) => Err(SandboxError::Spawn(reason)),
             Ok(Err(_)) => Err(SandboxError::Dead),
-            Err(_) => Err(SandboxError::Spawn(format!(
-                "the VM's init did not answer within {SPAWN_TIMEOUT:?}"
-            ))),
+            Err(_) => Err(SandboxError::Spawn(format!("the VM's init did not answer within {SPAWN_TIMEOUT:?}"))),
         }
     }
 
@@ -116,23 +107,12 @@ impl NsVm {
         }
         let action = if frozen { "freeze" } else { "thaw" };
         if self.cgroup.kind.is_some() {
-            return self
-                .cgroup
-                .set_frozen(frozen)
-                .await
-                .map_err(|detail| SandboxError::Freeze { action, detail });
+            return self.cgroup.set_frozen(frozen).await.map_err(|detail| SandboxError::Freeze { action, detail });
         }
         // Last resort: init SIGSTOPs every process of its pid namespace. bash may notice its
         // jobs stopping and report them as "Stopped" (a cgroup freezer is invisible).
-        let req = if frozen {
-            Request::StopAll
-        } else {
-            Request::ContAll
-        };
-        self.ctl.send(&req).await.map_err(|e| SandboxError::Freeze {
-            action,
-            detail: e.to_string(),
-        })
+        let req = if frozen { Request::StopAll } else { Request::ContAll };
+        self.ctl.send(&req).await.map_err(|e| SandboxError::Freeze { action, detail: e.to_string() })
     }
 
     /// Kills the whole tree, waits for it, removes the cgroup and scratch dir. Idempotent.
@@ -175,13 +155,7 @@ impl NsVm {
         match &self.init_pidfd {
             // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
             Some(fd) => unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd.as_raw_fd(),
-                    libc::SIGKILL,
-                    0usize,
-                    0u32,
-                );
+                libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), libc::SIGKILL, 0usize, 0u32);
             },
             None if !self.table.is_dead() => drop(nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(self.init_pid),
@@ -205,12 +179,10 @@ impl Drop for NsVm {
         self.cgroup.kill_all();
         self.table.mark_dead();
         let (cgroup, scratch) = (self.cgroup.clone(), self.scratch.clone());
-        let spawned = std::thread::Builder::new()
-            .name("whim-vm-cleanup".into())
-            .spawn(move || {
-                cgroup.remove_blocking();
-                remove_scratch(&scratch);
-            });
+        let spawned = std::thread::Builder::new().name("whim-vm-cleanup".into()).spawn(move || {
+            cgroup.remove_blocking();
+            remove_scratch(&scratch);
+        });
         if let Err(e) = spawned {
             tracing::warn!("cannot start the VM cleanup thread: {e}");
         }
@@ -227,9 +199,7 @@ impl Booting {
         self.cgroup.remove().await;
         remove_scratch(&self.scratch);
         match (err, early_exit) {
-            (SandboxError::Setup(why), Some(status)) => {
-                SandboxError::Setup(format!("{why} (helper {status})"))
-            }
+            (SandboxError::Setup(why), Some(status)) => SandboxError::Setup(format!("{why} (helper {status})")),
             (err, _) => err,
         }
     }
@@ -251,42 +221,23 @@ fn helper_args(cfg: &SandboxConfig, vm_id: &str, cgroup: &VmCgroup) -> HelperArg
 
 /// Execs the helper with the far end of a fresh SEQPACKET pair as its stdin.
 fn spawn_helper(cfg: &SandboxConfig) -> Result<(Control, Child), SandboxError> {
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|e| SandboxError::io("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
+    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| SandboxError::io("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
     let mut cmd = Command::new(&cfg.helper_exe);
-    cmd.arg(HELPER_ARG)
-        .env_clear()
-        .stdin(Stdio::from(theirs))
-        .stdout(Stdio::null())
-        .kill_on_drop(true);
-    let child = cmd.spawn().map_err(|source| SandboxError::HelperSpawn {
-        exe: cfg.helper_exe.clone(),
-        source,
-    })?;
+    cmd.arg(HELPER_ARG).env_clear().stdin(Stdio::from(theirs)).stdout(Stdio::null()).kill_on_drop(true);
+    let child = cmd.spawn().map_err(|source| SandboxError::HelperSpawn { exe: cfg.helper_exe.clone(), source })?;
     // The Command holds our copy of the helper's end; it must close for EOF detection to work.
     drop(cmd);
-    let ctl = Control::new(ours)
-        .map_err(|e| SandboxError::io("register the control socket with tokio", e))?;
+    let ctl = Control::new(ours).map_err(|e| SandboxError::io("register the control socket with tokio", e))?;
     Ok((ctl, child))
 }
 
 /// Sends the plan; waits for init's host pid and its "ready".
 async fn handshake(ctl: &Control, args: &HelperArgs) -> Result<i32, SandboxError> {
-    ctl.send_bytes(&args.encode())
-        .await
-        .map_err(|e| SandboxError::io("send the helper its configuration", e))?;
+    ctl.send_bytes(&args.encode()).await.map_err(|e| SandboxError::io("send the helper its configuration", e))?;
     let (mut pid, mut ready) = (None, false);
     while pid.is_none() || !ready {
-        match ctl
-            .recv()
-            .await
-            .map_err(|e| SandboxError::io("read the control socket", e))?
-        {
+        match ctl.recv().await.map_err(|e| SandboxError::io("read the control socket", e))? {
             Incoming::Report(Report::InitPid(p), _) => pid = Some(p),
             Incoming::Report(Report::Ready, _) => ready = true,
             Incoming::Report(Report::Failed(why), _) => return Err(SandboxError::Setup(why)),
@@ -304,12 +255,8 @@ async fn handshake(ctl: &Control, args: &HelperArgs) -> Result<i32, SandboxError
 async fn pump(ctl: Arc<Control>, table: Arc<ShellTable>) {
     loop {
         match ctl.recv().await {
-            Ok(Incoming::Report(Report::Spawned { id, pid }, Some(fd))) => {
-                table.started(id, Ok((pid, fd)))
-            }
-            Ok(Incoming::Report(Report::SpawnFailed { id, reason }, _)) => {
-                table.started(id, Err(reason))
-            }
+            Ok(Incoming::Report(Report::Spawned { id, pid }, Some(fd))) => table.started(id, Ok((pid, fd))),
+            Ok(Incoming::Report(Report::SpawnFailed { id, reason }, _)) => table.started(id, Err(reason)),
             Ok(Incoming::Report(Report::Exited { id, status }, _)) => table.exited(id, status),
             Ok(Incoming::Closed) | Err(_) => break,
             Ok(Incoming::Garbage(text)) => {

@@ -14,8 +14,7 @@ const NAMESPACES: [(libc::c_int, &str); 7] = [
     (libc::CLONE_NEWNET, "CLONE_NEWNET"),
 ];
 
-const FALLBACK: &str =
-    "start the emulator with --unisolated to run shells without isolation (unsafe)";
+const FALLBACK: &str = "start the emulator with --unisolated to run shells without isolation (unsafe)";
 
 /// Ok when [`super::Isolation::Namespaces`] can work here; otherwise says exactly what is missing.
 pub fn probe() -> Result<(), String> {
@@ -27,16 +26,12 @@ pub fn probe() -> Result<(), String> {
         ));
     }
     let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if !filesystems
-        .lines()
-        .any(|l| l.split_whitespace().last() == Some("overlay"))
-    {
+    if !filesystems.lines().any(|l| l.split_whitespace().last() == Some("overlay")) {
         return Err(format!(
             "overlayfs is not available (no 'overlay' in /proc/filesystems): run `modprobe overlay`, or {FALLBACK}"
         ));
     }
-    try_namespaces(NAMESPACES.iter().fold(0, |all, (flag, _)| all | flag))
-        .or_else(|_| explain_failure())
+    try_namespaces(NAMESPACES.iter().fold(0, |all, (flag, _)| all | flag)).or_else(|_| explain_failure())
 }
 
 /// Retries namespace by namespace to name the one that fails.
@@ -45,15 +40,10 @@ fn explain_failure() -> Result<(), String> {
     for (flag, name) in NAMESPACES {
         flags |= flag;
         if let Err(errno) = try_namespaces(flags) {
-            return Err(format!(
-                "unshare({name}) failed: {errno} — {}; {FALLBACK}",
-                hint(flag, errno)
-            ));
+            return Err(format!("unshare({name}) failed: {errno} — {}; {FALLBACK}", hint(flag, errno)));
         }
     }
-    Err(format!(
-        "mounting a tmpfs inside a new user+mount namespace failed; {FALLBACK}"
-    ))
+    Err(format!("mounting a tmpfs inside a new user+mount namespace failed; {FALLBACK}"))
 }
 
 fn hint(flag: libc::c_int, errno: nix::errno::Errno) -> &'static str {
@@ -62,13 +52,9 @@ fn hint(flag: libc::c_int, errno: nix::errno::Errno) -> &'static str {
         (libc::CLONE_NEWUSER, Errno::EPERM) => {
             "user namespaces are disabled (or blocked by a seccomp profile, e.g. Docker's default)"
         }
-        (libc::CLONE_NEWUSER, Errno::ENOSPC) => {
-            "the user namespace limit is reached (sysctl user.max_user_namespaces)"
-        }
+        (libc::CLONE_NEWUSER, Errno::ENOSPC) => "the user namespace limit is reached (sysctl user.max_user_namespaces)",
         (_, Errno::EINVAL) => "this kernel was built without that namespace type",
-        (_, Errno::ENOSPC) => {
-            "the limit for that namespace type is reached (sysctl user.max_*_namespaces)"
-        }
+        (_, Errno::ENOSPC) => "the limit for that namespace type is reached (sysctl user.max_*_namespaces)",
         (_, Errno::EPERM) => "the namespace is blocked by a security policy",
         _ => "see unshare(2)",
     }
@@ -84,9 +70,7 @@ fn try_namespaces(flags: libc::c_int) -> Result<(), nix::errno::Errno> {
                 return Err(std::io::Error::last_os_error());
             }
             let tmpfs = c"tmpfs".as_ptr();
-            if flags & libc::CLONE_NEWNS != 0
-                && libc::mount(tmpfs, c"/".as_ptr(), tmpfs, 0, std::ptr::null()) != 0
-            {
+            if flags & libc::CLONE_NEWNS != 0 && libc::mount(tmpfs, c"/".as_ptr(), tmpfs, 0, std::ptr::null()) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // Success needs no exec: leaving here looks like a successful exec to std.
@@ -96,8 +80,6 @@ fn try_namespaces(flags: libc::c_int) -> Result<(), nix::errno::Errno> {
     match cmd.spawn().and_then(|mut c| c.wait()) {
         Ok(status) if status.success() => Ok(()),
         Ok(_) => Err(nix::errno::Errno::EIO),
-        Err(e) => Err(nix::errno::Errno::from_raw(
-            e.raw_os_error().unwrap_or(libc::EIO),
-        )),
+        Err(e) => Err(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
     }
 }

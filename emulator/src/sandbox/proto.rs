@@ -80,29 +80,16 @@ impl Report {
             "pid" => Report::InitPid(rest.parse().ok()?),
             "ready" if rest.is_empty() => Report::Ready,
             "failed" => Report::Failed(rest.into()),
-            "spawned" => Report::Spawned {
-                id: two().0.parse().ok()?,
-                pid: two().1.parse().ok()?,
-            },
-            "spawnfail" => Report::SpawnFailed {
-                id: two().0.parse().ok()?,
-                reason: two().1.into(),
-            },
-            "exited" => Report::Exited {
-                id: two().0.parse().ok()?,
-                status: two().1.parse().ok()?,
-            },
+            "spawned" => Report::Spawned { id: two().0.parse().ok()?, pid: two().1.parse().ok()? },
+            "spawnfail" => Report::SpawnFailed { id: two().0.parse().ok()?, reason: two().1.into() },
+            "exited" => Report::Exited { id: two().0.parse().ok()?, status: two().1.parse().ok()? },
             _ => return None,
         })
     }
 }
 
 /// Sends one packet, optionally passing `pass` along with SCM_RIGHTS.
-pub(crate) fn send(
-    sock: BorrowedFd<'_>,
-    bytes: &[u8],
-    pass: Option<BorrowedFd<'_>>,
-) -> nix::Result<()> {
+pub(crate) fn send(sock: BorrowedFd<'_>, bytes: &[u8], pass: Option<BorrowedFd<'_>>) -> nix::Result<()> {
     let iov = [IoSlice::new(bytes)];
     let fds: Vec<RawFd> = pass.iter().map(|fd| fd.as_raw_fd()).collect();
     let rights = [ControlMessage::ScmRights(&fds)];
@@ -120,20 +107,12 @@ pub(crate) fn recv(sock: BorrowedFd<'_>) -> nix::Result<Option<(Vec<u8>, Option<
     let mut buf = vec![0u8; MAX_PACKET];
     let mut space = nix::cmsg_space!([RawFd; 4]);
     let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
     let mut passed = Vec::new();
     for cmsg in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             // SAFETY: the kernel just installed these descriptors for us; nobody else owns them.
-            passed.extend(
-                fds.into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
+            passed.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
         }
     }
     let len = msg.bytes;
@@ -155,10 +134,7 @@ mod tests {
             Report::Ready,
             Report::Failed("mount overlay: EINVAL".into()),
             Report::Spawned { id: 3, pid: 7 },
-            Report::SpawnFailed {
-                id: 4,
-                reason: "no /dev/ptmx here".into(),
-            },
+            Report::SpawnFailed { id: 4, reason: "no /dev/ptmx here".into() },
             Report::Exited { id: 5, status: 137 },
         ];
         for r in all {

@@ -46,24 +46,14 @@ pub struct ShellControl {
 
 impl Shell {
     /// Wraps a pty master; `exit` receives the status when the shell ends.
-    pub(crate) fn new(
-        master: OwnedFd,
-        pid: i32,
-        exit: watch::Receiver<Option<i32>>,
-    ) -> Result<Self, SandboxError> {
-        let flags = fcntl(&master, FcntlArg::F_GETFL)
-            .map_err(|e| SandboxError::io("F_GETFL on the pty", e))?;
+    pub(crate) fn new(master: OwnedFd, pid: i32, exit: watch::Receiver<Option<i32>>) -> Result<Self, SandboxError> {
+        let flags = fcntl(&master, FcntlArg::F_GETFL).map_err(|e| SandboxError::io("F_GETFL on the pty", e))?;
         let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
-        fcntl(&master, FcntlArg::F_SETFL(flags))
-            .map_err(|e| SandboxError::io("set the pty nonblocking", e))?;
+        fcntl(&master, FcntlArg::F_SETFL(flags)).map_err(|e| SandboxError::io("set the pty nonblocking", e))?;
         // SAFETY: the OwnedFd is a valid descriptor that AsyncFd owns and never replaces.
-        let master = unsafe { AsyncFd::register(master) }
-            .map_err(|e| SandboxError::io("register the pty with tokio", e))?;
-        Ok(Shell {
-            master: Arc::new(master),
-            pid,
-            exit,
-        })
+        let master =
+            unsafe { AsyncFd::register(master) }.map_err(|e| SandboxError::io("register the pty with tokio", e))?;
+        Ok(Shell { master: Arc::new(master), pid, exit })
     }
 
     /// The shell's pid inside its VM (host pid in unisolated mode).
@@ -74,39 +64,19 @@ impl Shell {
     /// Splits into independently usable halves; the pty closes when all three are dropped
     /// (the shell then gets SIGHUP).
     pub fn split(self) -> (ShellReader, ShellWriter, ShellControl) {
-        let control = ShellControl {
-            master: self.master.clone(),
-            pid: self.pid,
-            exit: self.exit,
-        };
-        (
-            ShellReader {
-                master: self.master.clone(),
-            },
-            ShellWriter {
-                master: self.master,
-            },
-            control,
-        )
+        let control = ShellControl { master: self.master.clone(), pid: self.pid, exit: self.exit };
+        (ShellReader { master: self.master.clone() }, ShellWriter { master: self.master }, control)
     }
 }
 
 impl ShellControl {
     /// Sets the terminal size (TIOCSWINSZ on the master); the shell gets SIGWINCH.
     pub fn resize(&self, cols: u16, rows: u16) -> Result<(), SandboxError> {
-        let size = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
+        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
         let rc = unsafe { libc::ioctl(self.master.get_ref().as_raw_fd(), libc::TIOCSWINSZ, &size) };
         if rc != 0 {
-            return Err(SandboxError::io(
-                "resize the pty (TIOCSWINSZ)",
-                io::Error::last_os_error(),
-            ));
+            return Err(SandboxError::io("resize the pty (TIOCSWINSZ)", io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -126,11 +96,7 @@ impl ShellControl {
 }
 
 impl AsyncRead for ShellReader {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         loop {
             let mut guard = ready!(self.master.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
@@ -149,11 +115,7 @@ impl AsyncRead for ShellReader {
 }
 
 impl AsyncWrite for ShellWriter {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         loop {
             let mut guard = ready!(self.master.poll_write_ready(cx))?;
             match guard.try_io(|fd| sys_write(fd.get_ref(), data)) {
@@ -176,19 +138,11 @@ impl AsyncWrite for ShellWriter {
 fn sys_read(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: reading into a buffer we exclusively borrow, at most its length.
     let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
 
 fn sys_write(fd: &OwnedFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: writing from a buffer we borrow, at most its length.
     let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }

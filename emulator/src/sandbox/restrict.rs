@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use caps::{CapSet, Capability};
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
 };
 
 /// Docker's default capabilities, the set the real service's shell shows (`CapEff` 00000000a80425fb).
@@ -89,14 +88,10 @@ impl Policy {
         self.drop_caps()?;
         // SAFETY: plain prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(format!(
-                "prctl(PR_SET_NO_NEW_PRIVS): {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("prctl(PR_SET_NO_NEW_PRIVS): {}", std::io::Error::last_os_error()));
         }
         for filter in &self.filters {
-            seccompiler::apply_filter(filter)
-                .map_err(|e| format!("install seccomp filter: {e}"))?;
+            seccompiler::apply_filter(filter).map_err(|e| format!("install seccomp filter: {e}"))?;
         }
         Ok(())
     }
@@ -105,8 +100,7 @@ impl Policy {
         let keep = docker_mask();
         for cap in (0..=self.last_cap).filter(|c| keep & (1u64 << c) == 0) {
             // SAFETY: plain prctl with integer arguments.
-            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) } != 0
-            {
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) } != 0 {
                 return Err(format!(
                     "drop capability {cap} from the bounding set: {}",
                     std::io::Error::last_os_error()
@@ -114,8 +108,7 @@ impl Policy {
             }
         }
         let set: HashSet<Capability> = DOCKER_DEFAULT_CAPS.into_iter().collect();
-        caps::clear(None, CapSet::Ambient)
-            .map_err(|e| format!("clear ambient capabilities: {e}"))?;
+        caps::clear(None, CapSet::Ambient).map_err(|e| format!("clear ambient capabilities: {e}"))?;
         for which in [CapSet::Effective, CapSet::Permitted, CapSet::Inheritable] {
             caps::set(None, which, &set).map_err(|e| format!("set {which:?} capabilities: {e}"))?;
         }
@@ -129,29 +122,19 @@ pub fn docker_mask() -> u64 {
 }
 
 fn arch() -> Result<seccompiler::TargetArch, String> {
-    std::env::consts::ARCH
-        .try_into()
-        .map_err(|e| format!("seccomp: unsupported architecture: {e}"))
+    std::env::consts::ARCH.try_into().map_err(|e| format!("seccomp: unsupported architecture: {e}"))
 }
 
 fn deny_filter() -> Result<BpfProgram, String> {
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|nr| (*nr, vec![])).collect();
-    rules.insert(
-        libc::SYS_clone,
-        CLONE_NEW_BITS
-            .iter()
-            .map(|bit| clone_rule(*bit))
-            .collect::<Result<_, _>>()?,
-    );
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED.iter().map(|nr| (*nr, vec![])).collect();
+    rules.insert(libc::SYS_clone, CLONE_NEW_BITS.iter().map(|bit| clone_rule(*bit)).collect::<Result<_, _>>()?);
     compile(rules, libc::EPERM)
 }
 
 fn clone_rule(bit: i32) -> Result<SeccompRule, String> {
     let bit = bit as u64;
     let cond = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(bit), bit);
-    cond.and_then(|c| SeccompRule::new(vec![c]))
-        .map_err(|e| format!("seccomp clone rule: {e}"))
+    cond.and_then(|c| SeccompRule::new(vec![c])).map_err(|e| format!("seccomp clone rule: {e}"))
 }
 
 /// clone3 passes flags in memory the filter cannot read: ENOSYS makes glibc fall back to clone.
@@ -160,28 +143,16 @@ fn clone3_filter() -> Result<BpfProgram, String> {
 }
 
 fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProgram, String> {
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(errno as u32),
-        arch()?,
-    )
-    .map_err(|e| format!("seccomp filter: {e}"))?;
-    filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| format!("compile seccomp filter: {e}"))
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno as u32), arch()?)
+        .map_err(|e| format!("seccomp filter: {e}"))?;
+    filter.try_into().map_err(|e: seccompiler::BackendError| format!("compile seccomp filter: {e}"))
 }
 
 /// Refuses x32-ABI syscall numbers, which would otherwise slip past the number-based rules on
 /// kernels built with x32 support.
 fn x32_guard() -> BpfProgram {
     const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-    let stmt = |code: u32, k: u32| seccompiler::sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
+    let stmt = |code: u32, k: u32| seccompiler::sock_filter { code: code as u16, jt: 0, jf: 0, k };
     let ld_nr = stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0);
     let jge = seccompiler::sock_filter {
         code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
@@ -189,10 +160,7 @@ fn x32_guard() -> BpfProgram {
         jf: 1,
         k: X32_SYSCALL_BIT,
     };
-    let deny = stmt(
-        libc::BPF_RET | libc::BPF_K,
-        libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
-    );
+    let deny = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
     let allow = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW);
     vec![ld_nr, jge, deny, allow]
 }

@@ -54,9 +54,7 @@ fn create_scratch(base: &Path) -> Step {
     let mut result = std::fs::create_dir_all(base);
     for _ in 0..3 {
         match &result {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                result = std::fs::create_dir_all(base)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => result = std::fs::create_dir_all(base),
             _ => break,
         }
     }
@@ -74,26 +72,16 @@ fn overlay(lower: &Path, base: &Path) -> Result<PathBuf, String> {
         escape(&base.join("work"))?
     );
     let root = base.join("root");
-    mount(
-        Some("overlay"),
-        &root,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(opts.as_str()),
-    )
-    .map_err(|e| format!("mount overlay ({opts}) on {}: {e}", root.display()))?;
+    mount(Some("overlay"), &root, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
+        .map_err(|e| format!("mount overlay ({opts}) on {}: {e}", root.display()))?;
     Ok(root)
 }
 
 /// Overlay options are comma separated and lowerdir is colon separated: reject such paths.
 fn escape(path: &Path) -> Result<&str, String> {
-    let s = path
-        .to_str()
-        .ok_or_else(|| format!("path {} is not UTF-8", path.display()))?;
+    let s = path.to_str().ok_or_else(|| format!("path {} is not UTF-8", path.display()))?;
     if s.contains([',', ':', '\\']) {
-        return Err(format!(
-            "path {s:?} contains ',', ':' or '\\', which overlayfs options cannot carry"
-        ));
+        return Err(format!("path {s:?} contains ',', ':' or '\\', which overlayfs options cannot carry"));
     }
     Ok(s)
 }
@@ -101,14 +89,8 @@ fn escape(path: &Path) -> Result<&str, String> {
 fn build_dev(root: &Path) -> Step {
     let dev = root.join("dev");
     mkdir_p(&dev)?;
-    mount(
-        Some("tmpfs"),
-        &dev,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("mode=0755,size=64k"),
-    )
-    .map_err(|e| format!("mount tmpfs on {}: {e}", dev.display()))?;
+    mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("mode=0755,size=64k"))
+        .map_err(|e| format!("mount tmpfs on {}: {e}", dev.display()))?;
     for name in DEVICES {
         let target = dev.join(name);
         touch(&target)?;
@@ -126,10 +108,7 @@ fn build_dev(root: &Path) -> Step {
 /// Hides every mask path that exists: directories under empty tmpfs, files under an empty file.
 fn mask_all(root: &Path, base: &Path, masks: &[PathBuf]) -> Step {
     let mut done: Vec<PathBuf> = Vec::new();
-    let mut masks: Vec<PathBuf> = masks
-        .iter()
-        .filter_map(|m| std::fs::canonicalize(m).ok())
-        .collect();
+    let mut masks: Vec<PathBuf> = masks.iter().filter_map(|m| std::fs::canonicalize(m).ok()).collect();
     masks.sort();
     for host in masks {
         if host == Path::new("/") || done.iter().any(|d| host.starts_with(d)) {
@@ -148,10 +127,7 @@ fn mask_one(target: &Path, base: &Path) -> Step {
     let meta = std::fs::metadata(target).map_err(|e| format!("stat {}: {e}", target.display()))?;
     if meta.is_dir() {
         use std::os::unix::fs::PermissionsExt;
-        return tmpfs(
-            target,
-            &format!("mode={:o}", meta.permissions().mode() & 0o7777),
-        );
+        return tmpfs(target, &format!("mode={:o}", meta.permissions().mode() & 0o7777));
     }
     let empty = base.join("empty");
     if !empty.exists() {
@@ -169,10 +145,7 @@ fn safe_join(root: &Path, rel: &Path) -> Option<PathBuf> {
             Component::RootDir | Component::CurDir => continue,
             _ => return None,
         }
-        if out
-            .symlink_metadata()
-            .is_ok_and(|m| m.file_type().is_symlink())
-        {
+        if out.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
             return None;
         }
     }
@@ -192,14 +165,8 @@ fn tmpfs(target: &Path, opts: &str) -> Step {
 }
 
 fn bind(source: &Path, target: &Path, extra: MsFlags) -> Step {
-    mount(
-        Some(source),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND | extra,
-        None::<&str>,
-    )
-    .map_err(|e| format!("bind {} on {}: {e}", source.display(), target.display()))
+    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | extra, None::<&str>)
+        .map_err(|e| format!("bind {} on {}: {e}", source.display(), target.display()))
 }
 
 fn bind_readonly(source: &Path, target: &Path) -> Step {
@@ -222,14 +189,8 @@ fn mkdir_p(path: &Path) -> Step {
 }
 
 fn touch(path: &Path) -> Step {
-    let open = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(path);
-    open.map(drop)
-        .map_err(|e| format!("create {}: {e}", path.display()))
+    let open = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(path);
+    open.map(drop).map_err(|e| format!("create {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -238,14 +199,8 @@ mod tests {
 
     #[test]
     fn safe_join_refuses_parent_components() {
-        assert_eq!(
-            safe_join(Path::new("/nonexistent-root"), Path::new("/a/b")),
-            Some("/nonexistent-root/a/b".into())
-        );
-        assert_eq!(
-            safe_join(Path::new("/nonexistent-root"), Path::new("/a/../b")),
-            None
-        );
+        assert_eq!(safe_join(Path::new("/nonexistent-root"), Path::new("/a/b")), Some("/nonexistent-root/a/b".into()));
+        assert_eq!(safe_join(Path::new("/nonexistent-root"), Path::new("/a/../b")), None);
     }
 
     #[test]

@@ -26,10 +26,7 @@ struct Inner {
 
 impl ShellTable {
     /// Registers shell `id` before it is requested; `None` once the VM is dead.
-    pub(crate) fn register(
-        &self,
-        id: u64,
-    ) -> Option<(oneshot::Receiver<Started>, watch::Receiver<Option<i32>>)> {
+    pub(crate) fn register(&self, id: u64) -> Option<(oneshot::Receiver<Started>, watch::Receiver<Option<i32>>)> {
         let (started_tx, started_rx) = oneshot::channel();
         let mut inner = self.lock();
         let exit = inner.add_exit(id)?;
@@ -76,9 +73,7 @@ impl ShellTable {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -103,10 +98,7 @@ mod tests {
         let (started, mut exit) = table.register(1).expect("alive");
         table.mark_dead();
         assert!(started.await.is_err());
-        assert_eq!(
-            *exit.wait_for(Option::is_some).await.expect("sender kept"),
-            Some(137)
-        );
+        assert_eq!(*exit.wait_for(Option::is_some).await.expect("sender kept"), Some(137));
         assert!(table.register(2).is_none());
     }
 }

@@ -86,7 +86,12 @@ fn build(target: &Target, req: &Outgoing) -> anyhow::Result<http::Request<Full<B
 }
 
 /// SigV4 with the aws-sigv4 crate (service `lambda`), never by hand.
-fn sign_request(target: &Target, host: &str, request: &mut http::Request<Full<Bytes>>, body: &[u8]) -> anyhow::Result<()> {
+fn sign_request(
+    target: &Target,
+    host: &str,
+    request: &mut http::Request<Full<Bytes>>,
+    body: &[u8],
+) -> anyhow::Result<()> {
     let creds = Credentials::new(&target.access_key_id, &target.secret_access_key, None, None, "conformance");
     let identity: Identity = creds.into();
     let params = v4::SigningParams::builder()

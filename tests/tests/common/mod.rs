@@ -51,7 +51,13 @@ impl Env {
 
     /// An SDK client on the emulator with the fixed local credentials.
     pub async fn client(&self) -> Client {
-        let creds = aws_credential_types::Credentials::new(whim_emulator::LOCAL_ACCESS_KEY_ID, whim_emulator::LOCAL_SECRET_ACCESS_KEY, None, None, "test");
+        let creds = aws_credential_types::Credentials::new(
+            whim_emulator::LOCAL_ACCESS_KEY_ID,
+            whim_emulator::LOCAL_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "test",
+        );
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_types::region::Region::new(whim_emulator::LOCAL_REGION))
             .credentials_provider(creds)

@@ -1,7 +1,8 @@
-//! The errors a whim-tokio caller can tell apart.
+//! The errors a caller of any whim runtime crate can tell apart.
 
 use aws_sdk_lambdamicrovms::error::ProvideErrorMetadata as _;
-use whim_core::{endpoint::EndpointError, exec::ExecError, lifecycle::LaunchError, shell::ShellError, ttl::DurationError};
+use whim_core::shell::{CloseKind, ShellError};
+use whim_core::{endpoint::EndpointError, exec::ExecError, lifecycle::LaunchError, ttl::DurationError};
 
 /// Everything that can go wrong, typed so callers can react (and `whim` can pick an exit code).
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +74,7 @@ impl From<LaunchError> for Error {
 }
 
 /// Maps an SDK error to [`Error`], keeping the service's code and message.
-pub(crate) fn api<E, R>(operation: &'static str, err: aws_sdk_lambdamicrovms::error::SdkError<E, R>) -> Error
+pub fn api<E, R>(operation: &'static str, err: aws_sdk_lambdamicrovms::error::SdkError<E, R>) -> Error
 where
     E: aws_sdk_lambdamicrovms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -81,9 +82,9 @@ where
     let code = err.code().map(str::to_owned);
     let message = match (err.message(), &err) {
         (Some(m), _) => m.to_owned(),
-        (None, aws_sdk_lambdamicrovms::error::SdkError::ServiceError(_)) => {
-            code.clone().unwrap_or_else(|| "the service refused without a message (region not enabled, or IAM denial)".into())
-        }
+        (None, aws_sdk_lambdamicrovms::error::SdkError::ServiceError(_)) => code
+            .clone()
+            .unwrap_or_else(|| "the service refused without a message (region not enabled, or IAM denial)".into()),
         (None, other) => describe(other),
     };
     Error::Api { operation, code, message }
@@ -98,4 +99,30 @@ fn describe(e: &dyn std::error::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+impl Error {
+    /// The error for a shell connection that ended while a command was running.
+    #[must_use]
+    pub fn lost(kind: &CloseKind) -> Error {
+        match kind {
+            CloseKind::ShellExited => {
+                Error::ConnectionClosed("the remote shell exited before the command finished".into())
+            }
+            CloseKind::Lost { code, reason } => Error::ConnectionClosed(format!(
+                "the connection was lost (close {}{})",
+                code.map_or("none".into(), |c| c.to_string()),
+                if reason.is_empty() { String::new() } else { format!(": {reason}") }
+            )),
+        }
+    }
+
+    /// Maps a service "not found" answer about VM `id` to [`Error::VmNotFound`].
+    #[must_use]
+    pub fn vm_not_found(self, id: &str) -> Error {
+        match &self {
+            Error::Api { code: Some(c), .. } if c == "ResourceNotFoundException" => Error::VmNotFound(id.to_owned()),
+            _ => self,
+        }
+    }
 }

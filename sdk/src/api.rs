@@ -1,0 +1,139 @@
+//! [`Api`]: the Lambda MicroVMs calls whim makes, as executor-agnostic futures.
+
+use std::net::SocketAddr;
+
+use aws_sdk_lambdamicrovms::Client;
+use whim_core::endpoint::Secret;
+use whim_core::lifecycle::{SHELL_TOKEN_MINUTES, VmSnapshot, VmState};
+
+use crate::error::{Error, api};
+
+/// How a manager reaches things, beyond the AWS config.
+#[derive(Debug, Clone, Default)]
+pub struct ManagerOptions {
+    /// Reach every VM endpoint through this loopback address (a local emulator routes
+    /// by the Host header). `None` for the real service: resolve the endpoint, use TLS.
+    pub vm_endpoint_via: Option<SocketAddr>,
+}
+
+/// The service calls, on a client the runtime crate built. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Api {
+    client: Client,
+    region: String,
+    /// How VM endpoints are reached.
+    pub opts: ManagerOptions,
+}
+
+fn snapshot(id: &str, state: &str, endpoint: &str, reason: Option<&str>) -> VmSnapshot {
+    VmSnapshot {
+        id: id.to_owned(),
+        state: VmState::from_wire(state),
+        endpoint: endpoint.to_owned(),
+        state_reason: reason.map(str::to_owned),
+    }
+}
+
+impl Api {
+    /// Wraps a client; the region is the one VMs are launched in (connector ARNs name it).
+    pub fn new(client: Client, opts: ManagerOptions) -> Result<Api, Error> {
+        let region = client.config().region().map(ToString::to_string);
+        let region = region
+            .ok_or_else(|| Error::InvalidOption("no AWS region configured: set --region or AWS_REGION".into()))?;
+        Ok(Api { client, region, opts })
+    }
+
+    /// The region VMs are launched in.
+    #[must_use]
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Resolves an image name to its ARN (an ARN is returned as given). Names are matched
+    /// exactly over every page (the service's `nameFilter` is a substring match applied
+    /// after paging).
+    pub async fn resolve_image(&self, name_or_arn: &str) -> Result<String, Error> {
+        if name_or_arn.starts_with("arn:") {
+            return Ok(name_or_arn.to_owned());
+        }
+        let mut pages = self.client.list_microvm_images().name_filter(name_or_arn).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| api("ListMicrovmImages", e))?;
+            if let Some(img) = page.items().iter().find(|i| i.name() == name_or_arn) {
+                return Ok(img.image_arn().to_owned());
+            }
+        }
+        Err(Error::ImageNotFound(name_or_arn.to_owned()))
+    }
+
+    /// RunMicrovm; an unknown image is [`Error::ImageNotFound`].
+    pub async fn run(
+        &self,
+        image: &str,
+        version: Option<String>,
+        ingress: Vec<String>,
+        secs: i32,
+    ) -> Result<VmSnapshot, Error> {
+        let r = self
+            .client
+            .run_microvm()
+            .image_identifier(image)
+            .set_image_version(version)
+            .set_ingress_network_connectors(Some(ingress))
+            .maximum_duration_in_seconds(secs)
+            .send()
+            .await;
+        match r {
+            Ok(o) => Ok(snapshot(o.microvm_id(), o.state().as_str(), o.endpoint(), o.state_reason())),
+            Err(e) => match api("RunMicrovm", e) {
+                Error::Api { code: Some(c), .. } if c == "ResourceNotFoundException" => {
+                    Err(Error::ImageNotFound(image.to_owned()))
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    /// GetMicrovm as core's snapshot; an unknown id is [`Error::VmNotFound`].
+    pub async fn get(&self, id: &str) -> Result<VmSnapshot, Error> {
+        let o = self
+            .client
+            .get_microvm()
+            .microvm_identifier(id)
+            .send()
+            .await
+            .map_err(|e| api("GetMicrovm", e).vm_not_found(id))?;
+        Ok(snapshot(o.microvm_id(), o.state().as_str(), o.endpoint(), o.state_reason()))
+    }
+
+    /// Terminates a VM; an already terminated VM is not an error.
+    pub async fn terminate(&self, id: &str) -> Result<(), Error> {
+        let r = self.client.terminate_microvm().microvm_identifier(id).send().await;
+        r.map(drop).map_err(|e| api("TerminateMicrovm", e).vm_not_found(id))
+    }
+
+    /// Mints a shell token: the header map to send on the WebSocket upgrade.
+    pub async fn mint(&self, id: &str) -> Result<Vec<(String, Secret)>, Error> {
+        let out = self
+            .client
+            .create_microvm_shell_auth_token()
+            .microvm_identifier(id)
+            .expiration_in_minutes(SHELL_TOKEN_MINUTES)
+            .send()
+            .await
+            .map_err(|e| api("CreateMicrovmShellAuthToken", e).vm_not_found(id))?;
+        Ok(out.auth_token().iter().map(|(k, v)| (k.clone(), Secret::new(v.clone()))).collect())
+    }
+
+    /// What a new shell on VM `id` connects to: the URL and the token headers.
+    pub async fn shell_target(&self, id: &str, endpoint: &str) -> Result<(String, Vec<(String, Secret)>), Error> {
+        let headers = self.mint(id).await?;
+        Ok((whim_core::endpoint::shell_url(endpoint)?, headers))
+    }
+
+    /// A handle check for `attach`: the VM's endpoint, unless it is gone.
+    pub async fn live_endpoint(&self, id: &str) -> Result<String, Error> {
+        let vm = self.get(id).await?;
+        if vm.state.is_final() { Err(Error::Terminated(id.to_owned())) } else { Ok(vm.endpoint) }
+    }
+}
