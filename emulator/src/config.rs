@@ -99,6 +99,9 @@ pub struct EmulatorConfig {
     pub token_minute: Duration,
     /// Answers to questions the recordings do not settle.
     pub guesses: Guesses,
+    /// Test fixture: extra images `(name, stateReason)` present at start whose VMs die while
+    /// PENDING with that reason, as the service's VMs do when their run hook fails (§C.1).
+    pub startup_failures: Vec<(String, String)>,
 }
 
 impl EmulatorConfig {
@@ -114,6 +117,7 @@ impl EmulatorConfig {
             sandbox: SandboxConfig::default_for_host(),
             token_minute: Duration::from_secs(60),
             guesses: Guesses::default(),
+            startup_failures: Vec::new(),
         }
     }
 }

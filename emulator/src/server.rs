@@ -124,6 +124,12 @@ impl Emulator {
         self.app.tokens.all()
     }
 
+    /// Drops every open shell connection of VM `id` without a close frame, as a network
+    /// failure would (the VM keeps running). False when there is no such VM.
+    pub fn cut_shell_connections(&self, id: &str) -> bool {
+        self.app.fleet.get(id).map(|vm| vm.cut.send_modify(|n| *n += 1)).is_some()
+    }
+
     /// Resolves once a shutdown was requested (POST /__whim/shutdown from loopback).
     pub async fn wait(&self) {
         let mut rx = self.signals.requested.subscribe();

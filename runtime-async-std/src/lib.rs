@@ -1,1 +1,29 @@
-//! placeholder
+//! whim on the async-io family: throwaway root shells in AWS Lambda MicroVMs from
+//! async-std and smol programs alike, with no tokio runtime underneath.
+//!
+//! ```no_run
+//! # async fn demo(sdk: aws_types::SdkConfig) -> Result<(), whim_async_std::Error> {
+//! use whim_async_std::{LaunchOptions, Manager, ManagerOptions};
+//! let mgr = Manager::new(&sdk, ManagerOptions::default())?;
+//! let mut vm = mgr.launch("whim-default", LaunchOptions::default()).await?;
+//! let out = vm.exec(["uname", "-a"]).await?;
+//! print!("{}", String::from_utf8_lossy(&out.output));
+//! vm.terminate().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The AWS SDK runs on an HTTP client built on async-net, futures-rustls and hyper's
+//! connection API, with async-io timers; the shell WebSocket is async-tungstenite. Every
+//! future here runs on any executor driven by async-io's reactor (async-std's and smol's).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod http;
+mod manager;
+mod sandbox;
+mod ws;
+
+pub use http::sdk_client;
+pub use manager::Manager;
+pub use sandbox::Sandbox;
+pub use whim_sdk::{EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl};

@@ -1,1 +1,29 @@
-//! placeholder
+//! whim from plain blocking code: throwaway root shells in AWS Lambda MicroVMs, with no
+//! async runtime and no thread pool.
+//!
+//! ```no_run
+//! # fn demo(sdk: aws_types::SdkConfig) -> Result<(), whim_blocking::Error> {
+//! use whim_blocking::{LaunchOptions, Manager, ManagerOptions};
+//! let mgr = Manager::new(&sdk, ManagerOptions::default())?;
+//! let mut vm = mgr.launch("whim-default", LaunchOptions::default())?;
+//! let out = vm.exec(["uname", "-a"])?;
+//! print!("{}", String::from_utf8_lossy(&out.output));
+//! vm.terminate()?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every call completes on the calling thread: the AWS SDK runs on an HTTP client that
+//! finishes each request inside the SDK's first poll (see [`block_on`]), and the shell
+//! WebSocket is tungstenite over a `std::net::TcpStream` with read timeouts.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod http;
+mod manager;
+mod sandbox;
+mod ws;
+
+pub use http::{block_on, sdk_client};
+pub use manager::Manager;
+pub use sandbox::{Sandbox, ShellInput};
+pub use whim_sdk::{EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl};

@@ -1,3 +1,4 @@
 //! Conformance and end-to-end test support for whim.
 
 pub mod conformance;
+pub mod suite;

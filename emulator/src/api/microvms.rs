@@ -44,6 +44,7 @@ pub(crate) async fn run(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
         ingress: req.ingress.filter(|l| !l.is_empty()).unwrap_or_else(default_ingress),
         egress: req.egress.filter(|l| !l.is_empty()).unwrap_or_else(default_egress),
         max_duration_secs: req.max_duration_secs,
+        startup_failure: image.startup_failure,
     };
     let vm = app.fleet.create(spec);
     let reply = wire::microvm(&vm);

@@ -133,7 +133,8 @@ async fn open_shell(app: &App, vm: Arc<Microvm>, ws: WebSocketUpgrade) -> Respon
         }
     };
     let activity = app.cfg.guesses.shell_session_counts_as_activity.then(|| vm.clone());
-    ws.protocols([SUBPROTOCOL_MARKER]).on_upgrade(move |socket| shell::serve(socket, shell, activity))
+    let cut = vm.cut.subscribe();
+    ws.protocols([SUBPROTOCOL_MARKER]).on_upgrade(move |socket| shell::serve(socket, shell, activity, cut))
 }
 
 fn presented(headers: &HeaderMap, subprotocol_only: bool) -> Presented {

@@ -43,6 +43,7 @@ struct Session {
     control: ShellControl,
     pending: Vec<u8>,
     activity: Option<Arc<Microvm>>,
+    cut: tokio::sync::watch::Receiver<u64>,
 }
 
 /// How the main loop ended.
@@ -50,15 +51,22 @@ enum End {
     ShellExited,
     PtyClosed,
     ClientGone,
+    /// The connection is to be dropped without a close frame.
+    Cut,
 }
 
 /// Serves one WebSocket as one new shell; `activity` is touched on traffic (idle timer).
-pub(crate) async fn serve(socket: WebSocket, shell: Shell, activity: Option<Arc<Microvm>>) {
+pub(crate) async fn serve(
+    socket: WebSocket,
+    shell: Shell,
+    activity: Option<Arc<Microvm>>,
+    cut: tokio::sync::watch::Receiver<u64>,
+) {
     let session_id = uuid::Uuid::new_v4().to_string();
     let (reader, writer, control) = shell.split();
     let (tx, rx) = socket.split();
     let server = ShellServer::new(&session_id);
-    let mut s = Session { server, tx, rx, reader, writer, control, pending: Vec::new(), activity };
+    let mut s = Session { server, tx, rx, reader, writer, control, pending: Vec::new(), activity, cut };
     tracing::debug!(session = %session_id, "shell session opened");
     let end = s.run().await;
     match end {
@@ -68,6 +76,7 @@ pub(crate) async fn serve(socket: WebSocket, shell: Shell, activity: Option<Arc<
             let _ = tokio::time::timeout(CLOSE_WAIT, s.tx.close()).await;
         }
         End::ShellExited | End::PtyClosed => s.finish().await,
+        End::Cut => tracing::debug!(session = %session_id, "connection cut"),
     }
     // Dropping the session closes the pty master: the shell (if still there) gets SIGHUP.
 }
@@ -85,6 +94,7 @@ impl Session {
                 msg = self.rx.next(), if accept_input => self.on_client(msg).await,
                 written = self.writer.write(&self.pending), if !self.pending.is_empty() => self.on_written(written),
                 _ = self.control.wait_exit() => Some(End::ShellExited),
+                _ = self.cut.changed() => Some(End::Cut),
             };
             if let Some(end) = step {
                 return end;

@@ -174,6 +174,13 @@ fn unrecorded(answer: UnrecordedTransition, vm: &Microvm, state: VmState) -> Res
 
 /// Boots the sandbox; RUNNING once both the boot and `pending_delay` are done.
 async fn boot(fleet: Arc<Fleet>, vm: Arc<Microvm>) {
+    if let Some(reason) = vm.spec.startup_failure.clone() {
+        tokio::time::sleep(fleet.cfg.pending_delay.max(Duration::from_millis(20))).await;
+        tracing::info!(vm = %vm.id, "MicroVM died at startup (fixture)");
+        vm.finish(reason);
+        vm.set_boot_done();
+        return;
+    }
     let mut sandbox_cfg = fleet.cfg.sandbox.clone();
     sandbox_cfg.image_root = vm.spec.image_root.clone();
     let (booted, ()) =

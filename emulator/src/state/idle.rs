@@ -80,6 +80,7 @@ mod tests {
             ingress: vec![],
             egress: vec![],
             max_duration_secs: 28_800,
+            startup_failure: None,
         };
         let vm = fleet.create(spec);
         vm.transition(&[VmState::Pending], VmState::Running).expect("running");

@@ -64,6 +64,8 @@ pub(crate) struct Image {
     pub versions: Vec<ImageVersion>,
     /// Lower dir of the VMs' overlay root.
     pub root: PathBuf,
+    /// Test fixture: VMs of this image die while PENDING with this `stateReason`.
+    pub startup_failure: Option<String>,
 }
 
 /// One version of a managed base image.
@@ -108,7 +110,8 @@ pub(crate) struct ImageCatalog {
 
 impl ImageCatalog {
     /// The catalog present at start: `al2023-1` (versions 1 and 0) and `whim-default` (1.0).
-    pub(crate) fn seeded(region: &str, account: &str) -> Self {
+    /// Each of `failing` adds an image whose VMs die at startup (see `EmulatorConfig`).
+    pub(crate) fn seeded(region: &str, account: &str, failing: &[(String, String)]) -> Self {
         let now = epoch_now();
         let managed_arn = managed_image_arn(region, MANAGED_BASE_NAME);
         let managed = ManagedImage {
@@ -120,8 +123,13 @@ impl ImageCatalog {
                 .map(|v| ManagedVersion { version: (*v).into(), status: "AVAILABLE", created_at: now, updated_at: now })
                 .collect(),
         };
-        let default = default_image(region, account, &managed_arn, now);
-        Self { images: RwLock::new(vec![default]), managed: vec![managed] }
+        let mut images = vec![default_image(region, account, &managed_arn, now, DEFAULT_IMAGE_NAME)];
+        for (name, reason) in failing {
+            let mut image = default_image(region, account, &managed_arn, now, name);
+            image.startup_failure = Some(reason.clone());
+            images.push(image);
+        }
+        Self { images: RwLock::new(images), managed: vec![managed] }
     }
 
     /// A customer image by ARN.
@@ -172,7 +180,7 @@ pub(crate) fn managed_connector_arn(region: &str, kind: &str) -> String {
     format!("arn:aws:lambda:{region}:aws:network-connector:aws-network-connector:{kind}")
 }
 
-fn default_image(region: &str, account: &str, base_arn: &str, now: f64) -> Image {
+fn default_image(region: &str, account: &str, base_arn: &str, now: f64, name: &str) -> Image {
     // Build facts of the emulator's own image are invented (emulator-only): nothing was built.
     let version = ImageVersion {
         version: "1.0".into(),
@@ -183,14 +191,14 @@ fn default_image(region: &str, account: &str, base_arn: &str, now: f64) -> Image
         base_image_arn: base_arn.into(),
         base_image_version: "1.0".into(),
         build_role_arn: format!("arn:aws:iam::{account}:role/whim-local-build"),
-        code_artifact_uri: format!("s3://whim-local-{account}/{DEFAULT_IMAGE_NAME}.zip"),
+        code_artifact_uri: format!("s3://whim-local-{account}/{name}.zip"),
         egress: vec![managed_connector_arn(region, "INTERNET_EGRESS")],
         memory_mib: 2048,
         description: Some("The host root filesystem, served by whim-emulator".into()),
     };
     Image {
-        name: DEFAULT_IMAGE_NAME.into(),
-        arn: image_arn(region, account, DEFAULT_IMAGE_NAME),
+        name: name.into(),
+        arn: image_arn(region, account, name),
         id: uuid::Uuid::new_v4().to_string(),
         state: "CREATED",
         created_at: now,
@@ -198,6 +206,7 @@ fn default_image(region: &str, account: &str, base_arn: &str, now: f64) -> Image
         tags: BTreeMap::new(),
         versions: vec![version],
         root: PathBuf::from("/"),
+        startup_failure: None,
     }
 }
 
@@ -207,7 +216,7 @@ mod tests {
 
     #[test]
     fn seeded_catalog_launches_the_default_image() {
-        let c = ImageCatalog::seeded("us-east-1", "123456789012");
+        let c = ImageCatalog::seeded("us-east-1", "123456789012", &[]);
         let arn = image_arn("us-east-1", "123456789012", DEFAULT_IMAGE_NAME);
         let (img, ver) = c.launchable(&arn, None).expect("default image launches");
         assert_eq!((img.state, ver.version.as_str()), ("CREATED", "1.0"));

@@ -28,7 +28,7 @@ impl App {
     /// Fresh state for `cfg`, with the images present at start.
     pub(crate) fn new(cfg: EmulatorConfig) -> Arc<Self> {
         let cfg = Arc::new(cfg);
-        let images = images::ImageCatalog::seeded(&cfg.region, &cfg.account);
+        let images = images::ImageCatalog::seeded(&cfg.region, &cfg.account, &cfg.startup_failures);
         Arc::new(Self { fleet: fleet::Fleet::new(cfg.clone()), images, tokens: tokens::TokenStore::default(), cfg })
     }
 }

@@ -77,6 +77,8 @@ pub(crate) struct VmSpec {
     pub egress: Vec<String>,
     /// Wall-clock cap, counted from start.
     pub max_duration_secs: u32,
+    /// Test fixture: the VM dies while PENDING with this `stateReason`.
+    pub startup_failure: Option<String>,
 }
 
 impl VmSpec {
@@ -118,6 +120,8 @@ pub(crate) struct Microvm {
     changes: watch::Sender<VmState>,
     boot_done: watch::Sender<bool>,
     last_activity: Mutex<Instant>,
+    /// Bumped to drop every open shell connection abruptly (tests of lost connections).
+    pub cut: watch::Sender<u64>,
 }
 
 impl Microvm {
@@ -140,6 +144,7 @@ impl Microvm {
             changes: watch::Sender::new(VmState::Pending),
             boot_done: watch::Sender::new(false),
             last_activity: Mutex::new(Instant::now()),
+            cut: watch::Sender::new(0),
         }
     }
 

@@ -1,0 +1,84 @@
+//! [`Manager`]: launches and finds VMs.
+
+use std::future::Future;
+
+use futures_lite::{AsyncRead, AsyncWrite, future};
+use whim_sdk::{Api, ExitStatus, LaunchDriver, LaunchOptions, LaunchStep, ManagerOptions};
+
+use crate::{Error, Sandbox, ws};
+
+/// Launches, finds and terminates VMs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    pub(crate) api: Api,
+}
+
+impl Manager {
+    /// A manager from caller-supplied AWS config (credentials are never discovered here).
+    pub fn new(sdk: &aws_types::SdkConfig, opts: ManagerOptions) -> Result<Manager, Error> {
+        Ok(Manager { api: Api::new(crate::sdk_client(sdk), opts)? })
+    }
+
+    /// The region VMs are launched in.
+    #[must_use]
+    pub fn region(&self) -> &str {
+        self.api.region()
+    }
+
+    /// Launches a VM from `image` (name or ARN) and attaches a shell session to it.
+    pub async fn launch(&self, image: &str, opts: LaunchOptions) -> Result<Sandbox, Error> {
+        self.launch_until(image, opts, future::pending::<()>()).await
+    }
+
+    /// Like [`Manager::launch`], but gives up when `cancel` completes, terminating any VM
+    /// it already started.
+    pub async fn launch_until(&self, image: &str, opts: LaunchOptions, cancel: impl Future<Output = ()>) -> Result<Sandbox, Error> {
+        let mut d = LaunchDriver::new(&self.api, self.api.resolve_image(image).await?, opts);
+        let (mut socket, mut cancel) = (None, std::pin::pin!(cancel));
+        loop {
+            match d.step().await {
+                LaunchStep::Connect { url, headers } => {
+                    let r = ws::connect(&url, &headers, self.api.opts.vm_endpoint_via).await;
+                    d.connected(r.map(|w| socket = Some(w)).map_err(|e| e.to_string()));
+                }
+                LaunchStep::Wait(t) => {
+                    let timer = async { async_io::Timer::at(t).await; true };
+                    if future::or(timer, async { (&mut cancel).await; false }).await { d.timeout() } else { d.abort() }
+                }
+                LaunchStep::Done(r) => return r.map(|l| Sandbox::new(self.clone(), l.id, l.endpoint, Some(l.timings), socket.take())),
+            }
+        }
+    }
+
+    /// Launches, runs `argv` with `stdin` streaming its output to `out`, and terminates the
+    /// VM whatever happened.
+    pub async fn run<A: AsRef<[u8]>>(
+        &self,
+        image: &str,
+        opts: LaunchOptions,
+        argv: &[A],
+        stdin: Option<impl AsyncRead + Unpin>,
+        out: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<ExitStatus, Error> {
+        let mut vm = self.launch(image, opts).await?;
+        let r = vm.exec_streaming(argv, stdin, out).await;
+        let t = vm.terminate().await;
+        r.and_then(|s| t.map(|()| s))
+    }
+
+    /// A handle on an existing VM (no connection is made until it is used).
+    pub async fn attach(&self, id: &str) -> Result<Sandbox, Error> {
+        let endpoint = self.api.live_endpoint(id).await?;
+        Ok(Sandbox::new(self.clone(), id.to_owned(), endpoint, None, None))
+    }
+
+    /// GetMicrovm as core's snapshot; an unknown id is [`Error::VmNotFound`].
+    pub async fn get(&self, id: &str) -> Result<whim_core::lifecycle::VmSnapshot, Error> {
+        self.api.get(id).await
+    }
+
+    /// Terminates a VM; an already terminated VM is not an error.
+    pub async fn terminate(&self, id: &str) -> Result<(), Error> {
+        self.api.terminate(id).await
+    }
+}

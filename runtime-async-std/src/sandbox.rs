@@ -1,0 +1,156 @@
+//! [`Sandbox`]: one VM — run commands in it, attach a shell, terminate it.
+
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Stream, StreamExt, future};
+use whim_core::exec::{Command, STDIN_CHUNK};
+use whim_core::session::ExecSession;
+use whim_core::shell::ShellClient;
+use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, LaunchTimings, Output, ShellEnd, exec_events, nonce, shell_events};
+
+use crate::ws::{self, Ws};
+use crate::{Error, Manager};
+
+/// One VM.
+#[derive(Debug)]
+pub struct Sandbox {
+    mgr: Manager,
+    id: String,
+    endpoint: String,
+    timings: Option<LaunchTimings>,
+    fresh: Option<Ws>,
+    session: Option<(Ws, ExecSession)>,
+}
+
+/// What woke a drive loop.
+enum Woke<M> {
+    Ws(M),
+    Read(std::io::Result<usize>),
+    Size(Option<(u16, u16)>),
+}
+
+impl Sandbox {
+    pub(crate) fn new(mgr: Manager, id: String, endpoint: String, timings: Option<LaunchTimings>, fresh: Option<Ws>) -> Sandbox {
+        Sandbox { mgr, id, endpoint, timings, fresh, session: None }
+    }
+
+    /// Where the launch spent its time (for VMs this handle launched).
+    #[must_use]
+    pub fn launch_timings(&self) -> Option<LaunchTimings> {
+        self.timings
+    }
+
+    /// The VM id (`microvm-…`).
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The VM's endpoint host.
+    #[must_use]
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    async fn connection(&mut self) -> Result<Ws, Error> {
+        if let Some(ws) = self.fresh.take() {
+            return Ok(ws);
+        }
+        let (url, headers) = self.mgr.api.shell_target(&self.id, &self.endpoint).await?;
+        ws::connect(&url, &headers, self.mgr.api.opts.vm_endpoint_via).await
+    }
+
+    /// Runs `argv` and collects its output.
+    pub async fn exec<A: AsRef<[u8]>>(&mut self, argv: impl IntoIterator<Item = A>) -> Result<Output, Error> {
+        let (argv, mut output): (Vec<A>, _) = (argv.into_iter().collect(), Vec::new());
+        let status = self.exec_streaming(&argv, None::<futures_lite::io::Empty>, &mut output).await?;
+        Ok(Output { output, status })
+    }
+
+    /// Runs `argv`, writing its output to `out` as it arrives and feeding it `stdin`
+    /// (EOF propagated); without `stdin` the command reads `/dev/null`.
+    pub async fn exec_streaming<A: AsRef<[u8]>>(
+        &mut self,
+        argv: &[A],
+        mut stdin: Option<impl AsyncRead + Unpin>,
+        out: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<ExitStatus, Error> {
+        let cmd = Command::new(argv.iter().map(|a| a.as_ref().to_vec()).collect(), stdin.is_some())?;
+        let (mut ws, mut s) = match self.session.take() {
+            Some(open) => open,
+            None => (self.connection().await?, ExecSession::new(nonce(), EXEC_COLS, EXEC_ROWS)?),
+        };
+        s.start(cmd, nonce())?;
+        let (mut buf, mut status) = (vec![0u8; STDIN_CHUNK], None);
+        loop {
+            ws::send_all(&mut ws, || s.poll_transmit()).await?;
+            let (output, end) = exec_events(&mut s, &mut status);
+            out.write_all(&output).await?;
+            out.flush().await?;
+            if let Some(end) = end {
+                self.session = Some((ws, s));
+                return end;
+            }
+            let reading = s.wants_stdin().then_some(()).and(stdin.as_mut());
+            let read = async {
+                match reading {
+                    Some(r) => Woke::Read(r.read(&mut buf).await),
+                    None => future::pending().await,
+                }
+            };
+            match future::or(async { Woke::Ws(ws.next().await) }, read).await {
+                Woke::Ws(msg) => ws::incoming(msg, |f| s.handle_frame(f)),
+                Woke::Read(Ok(0)) => {
+                    s.close_stdin();
+                    stdin = None;
+                }
+                Woke::Read(n) => s.write_stdin(&buf[..n?]),
+                Woke::Size(_) => {}
+            }
+        }
+    }
+
+    /// Attaches an interactive shell: `input` goes to the pty (its EOF detaches),
+    /// pty output goes to `output`, each `(cols, rows)` from `sizes` resizes it.
+    pub async fn shell(
+        &mut self,
+        mut input: impl AsyncRead + Unpin,
+        mut output: impl AsyncWrite + Unpin,
+        mut sizes: impl Stream<Item = (u16, u16)> + Unpin,
+    ) -> Result<ShellEnd, Error> {
+        let (mut ws, mut c, mut buf, mut sizes_open) = (self.connection().await?, ShellClient::new(), vec![0u8; 16 * 1024], true);
+        loop {
+            ws::send_all(&mut ws, || c.poll_transmit()).await?;
+            let (shown, end) = shell_events(&mut c);
+            output.write_all(&shown).await?;
+            output.flush().await?;
+            if let Some(end) = end {
+                return end;
+            }
+            let size = async { if sizes_open { Woke::Size(sizes.next().await) } else { future::pending().await } };
+            let woke = future::or(async { Woke::Ws(ws.next().await) }, future::or(async { Woke::Read(input.read(&mut buf).await) }, size));
+            match woke.await {
+                Woke::Ws(msg) => ws::incoming(msg, |f| whim_core::shell::feed(&mut c, f)),
+                Woke::Read(Ok(0)) => {
+                    c.close();
+                    ws::send_all(&mut ws, || c.poll_transmit()).await?;
+                    return Ok(ShellEnd::Detached);
+                }
+                Woke::Read(n) => c.send_input(&buf[..n?])?,
+                Woke::Size(Some((cols, rows))) => drop(c.resize(cols, rows)),
+                Woke::Size(None) => sizes_open = false,
+            }
+        }
+    }
+
+    /// Terminates the VM (idempotent).
+    pub async fn terminate(mut self) -> Result<(), Error> {
+        self.close().await;
+        self.mgr.terminate(&self.id).await
+    }
+
+    /// Closes open connections without terminating the VM.
+    pub async fn close(&mut self) {
+        for mut ws in self.session.take().map(|(w, _)| w).into_iter().chain(self.fresh.take()) {
+            let _ = ws.close(None).await;
+        }
+    }
+}

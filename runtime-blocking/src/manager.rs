@@ -1,0 +1,78 @@
+//! [`Manager`]: launches and finds VMs.
+
+use std::io::{Read, Write};
+use std::time::Instant;
+
+use whim_sdk::{Api, ExitStatus, LaunchDriver, LaunchOptions, LaunchStep, ManagerOptions};
+
+use crate::{Error, Sandbox, block_on, ws};
+
+/// Launches, finds and terminates VMs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    pub(crate) api: Api,
+}
+
+impl Manager {
+    /// A manager from caller-supplied AWS config (credentials are never discovered here).
+    pub fn new(sdk: &aws_types::SdkConfig, opts: ManagerOptions) -> Result<Manager, Error> {
+        Ok(Manager { api: Api::new(crate::sdk_client(sdk), opts)? })
+    }
+
+    /// The region VMs are launched in.
+    #[must_use]
+    pub fn region(&self) -> &str {
+        self.api.region()
+    }
+
+    /// Launches a VM from `image` (name or ARN) and attaches a shell session to it.
+    pub fn launch(&self, image: &str, opts: LaunchOptions) -> Result<Sandbox, Error> {
+        let mut d = LaunchDriver::new(&self.api, block_on(self.api.resolve_image(image))?, opts);
+        let mut socket = None;
+        loop {
+            match block_on(d.step()) {
+                LaunchStep::Connect { url, headers } => {
+                    let r = ws::connect(&url, &headers, self.api.opts.vm_endpoint_via);
+                    d.connected(r.map(|w| socket = Some(w)).map_err(|e| e.to_string()));
+                }
+                LaunchStep::Wait(t) => {
+                    std::thread::sleep(t.saturating_duration_since(Instant::now()));
+                    d.timeout();
+                }
+                LaunchStep::Done(r) => return r.map(|l| Sandbox::new(self.clone(), l.id, l.endpoint, Some(l.timings), socket.take())),
+            }
+        }
+    }
+
+    /// Launches, runs `argv` with `stdin` streaming its output to `out`, and terminates the
+    /// VM whatever happened.
+    pub fn run<A: AsRef<[u8]>>(
+        &self,
+        image: &str,
+        opts: LaunchOptions,
+        argv: &[A],
+        stdin: Option<impl Read>,
+        out: &mut impl Write,
+    ) -> Result<ExitStatus, Error> {
+        let mut vm = self.launch(image, opts)?;
+        let r = vm.exec_streaming(argv, stdin, out);
+        let t = vm.terminate();
+        r.and_then(|s| t.map(|()| s))
+    }
+
+    /// A handle on an existing VM (no connection is made until it is used).
+    pub fn attach(&self, id: &str) -> Result<Sandbox, Error> {
+        let endpoint = block_on(self.api.live_endpoint(id))?;
+        Ok(Sandbox::new(self.clone(), id.to_owned(), endpoint, None, None))
+    }
+
+    /// GetMicrovm as core's snapshot; an unknown id is [`Error::VmNotFound`].
+    pub fn get(&self, id: &str) -> Result<whim_core::lifecycle::VmSnapshot, Error> {
+        block_on(self.api.get(id))
+    }
+
+    /// Terminates a VM; an already terminated VM is not an error.
+    pub fn terminate(&self, id: &str) -> Result<(), Error> {
+        block_on(self.api.terminate(id))
+    }
+}

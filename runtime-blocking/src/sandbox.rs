@@ -1,0 +1,151 @@
+//! [`Sandbox`]: one VM — run commands in it, attach a shell, terminate it.
+
+use std::io::{Read, Write};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Duration;
+
+use whim_core::exec::{Command, STDIN_CHUNK};
+use whim_core::session::ExecSession;
+use whim_core::shell::ShellClient;
+use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, LaunchTimings, Output, ShellEnd, exec_events, nonce, shell_events};
+
+use crate::ws::{self, Ws};
+use crate::{Error, Manager, block_on};
+
+/// What the caller sends an interactive shell (dropping the sender detaches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellInput {
+    /// Keystrokes / raw bytes for the pty.
+    Bytes(Vec<u8>),
+    /// A new terminal size: columns, rows.
+    Resize(u16, u16),
+}
+
+/// One VM.
+#[derive(Debug)]
+pub struct Sandbox {
+    mgr: Manager,
+    id: String,
+    endpoint: String,
+    timings: Option<LaunchTimings>,
+    fresh: Option<Ws>,
+    session: Option<(Ws, ExecSession)>,
+}
+
+impl Sandbox {
+    pub(crate) fn new(mgr: Manager, id: String, endpoint: String, timings: Option<LaunchTimings>, fresh: Option<Ws>) -> Sandbox {
+        Sandbox { mgr, id, endpoint, timings, fresh, session: None }
+    }
+
+    /// Where the launch spent its time (for VMs this handle launched).
+    #[must_use]
+    pub fn launch_timings(&self) -> Option<LaunchTimings> {
+        self.timings
+    }
+
+    /// The VM id (`microvm-…`).
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The VM's endpoint host.
+    #[must_use]
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn connection(&mut self) -> Result<Ws, Error> {
+        if let Some(ws) = self.fresh.take() {
+            return Ok(ws);
+        }
+        let (url, headers) = block_on(self.mgr.api.shell_target(&self.id, &self.endpoint))?;
+        ws::connect(&url, &headers, self.mgr.api.opts.vm_endpoint_via)
+    }
+
+    /// Runs `argv` and collects its output.
+    pub fn exec<A: AsRef<[u8]>>(&mut self, argv: impl IntoIterator<Item = A>) -> Result<Output, Error> {
+        let (argv, mut output): (Vec<A>, _) = (argv.into_iter().collect(), Vec::new());
+        let status = self.exec_streaming(&argv, None::<std::io::Empty>, &mut output)?;
+        Ok(Output { output, status })
+    }
+
+    /// Runs `argv`, writing its output to `out` as it arrives and feeding it `stdin` (EOF
+    /// propagated); without `stdin` the command reads `/dev/null`. `stdin` is read between
+    /// socket reads on this thread: a `stdin` that blocks delays output until it returns.
+    pub fn exec_streaming<A: AsRef<[u8]>>(&mut self, argv: &[A], mut stdin: Option<impl Read>, out: &mut impl Write) -> Result<ExitStatus, Error> {
+        let cmd = Command::new(argv.iter().map(|a| a.as_ref().to_vec()).collect(), stdin.is_some())?;
+        let (mut ws, mut s) = match self.session.take() {
+            Some(open) => open,
+            None => (self.connection()?, ExecSession::new(nonce(), EXEC_COLS, EXEC_ROWS)?),
+        };
+        s.start(cmd, nonce())?;
+        let (mut buf, mut status) = (vec![0u8; STDIN_CHUNK], None);
+        loop {
+            ws.send_all(|| s.poll_transmit())?;
+            let (output, end) = exec_events(&mut s, &mut status);
+            out.write_all(&output)?;
+            out.flush()?;
+            if let Some(end) = end {
+                self.session = Some((ws, s));
+                return end;
+            }
+            let reading = s.wants_stdin().then_some(()).and(stdin.as_mut());
+            let wait = if reading.is_some() { Duration::ZERO } else { ws::POLL };
+            if let Some(msg) = ws.recv(wait) {
+                whim_sdk::ws::incoming(Some(msg), |f| s.handle_frame(f));
+            } else if let Some(r) = reading {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    s.close_stdin();
+                    stdin = None;
+                } else {
+                    s.write_stdin(&buf[..n]);
+                }
+            }
+        }
+    }
+
+    /// Attaches an interactive shell: [`ShellInput`]s from `input` go to the pty (the
+    /// sender's drop detaches), pty output goes to `output`.
+    pub fn shell(&mut self, input: &Receiver<ShellInput>, mut output: impl Write) -> Result<ShellEnd, Error> {
+        let (mut ws, mut c) = (self.connection()?, ShellClient::new());
+        loop {
+            ws.send_all(|| c.poll_transmit())?;
+            let (shown, end) = shell_events(&mut c);
+            output.write_all(&shown)?;
+            output.flush()?;
+            if let Some(end) = end {
+                return end;
+            }
+            loop {
+                match input.try_recv() {
+                    Ok(ShellInput::Bytes(b)) => c.send_input(&b)?,
+                    Ok(ShellInput::Resize(cols, rows)) => drop(c.resize(cols, rows)),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        c.close();
+                        ws.send_all(|| c.poll_transmit())?;
+                        return Ok(ShellEnd::Detached);
+                    }
+                }
+            }
+            if let Some(msg) = ws.recv(ws::POLL) {
+                whim_sdk::ws::incoming(Some(msg), |f| whim_core::shell::feed(&mut c, f));
+            }
+        }
+    }
+
+    /// Terminates the VM (idempotent).
+    pub fn terminate(mut self) -> Result<(), Error> {
+        self.close();
+        self.mgr.terminate(&self.id)
+    }
+
+    /// Closes open connections without terminating the VM.
+    pub fn close(&mut self) {
+        for mut ws in self.session.take().map(|(w, _)| w).into_iter().chain(self.fresh.take()) {
+            ws.close();
+        }
+    }
+}
