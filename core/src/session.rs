@@ -34,6 +34,21 @@ pub enum SessionEvent {
     Closed(CloseKind),
 }
 
+/// Why a command ended without its exit status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecInterrupted {
+    /// The connection ended first.
+    #[error("the connection ended before the command did: {0:?}")]
+    Closed(CloseKind),
+    /// The remote output broke the framing.
+    #[error(transparent)]
+    Framing(ExecError),
+    /// The shell went idle without reporting a status.
+    #[error("the remote shell reported no exit status")]
+    NoStatus,
+}
+
 /// Commands over one shell session.
 #[derive(Debug)]
 pub struct ExecSession {
@@ -41,6 +56,7 @@ pub struct ExecSession {
     exec: PtyExec,
     events: VecDeque<SessionEvent>,
     error: Option<ExecError>,
+    exited: Option<ExitStatus>,
 }
 
 impl ExecSession {
@@ -49,7 +65,7 @@ impl ExecSession {
     pub fn new(boot_nonce: Nonce, cols: u16, rows: u16) -> Result<Self, ShellError> {
         let mut client = ShellClient::new();
         client.resize(cols, rows)?;
-        let mut s = Self { client, exec: PtyExec::new(boot_nonce), events: VecDeque::new(), error: None };
+        let mut s = Self { client, exec: PtyExec::new(boot_nonce), events: VecDeque::new(), error: None, exited: None };
         s.pump();
         Ok(s)
     }
@@ -138,6 +154,23 @@ impl ExecSession {
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
     }
+
+    /// Drains the events into what a driver acts on: the output to write, in order, and,
+    /// once the command is over and the shell reads the next one, how it ended. Call after
+    /// every input, instead of [`ExecSession::poll_event`].
+    #[must_use]
+    pub fn poll_progress(&mut self) -> (Vec<u8>, Option<Result<ExitStatus, ExecInterrupted>>) {
+        let mut out = Vec::new();
+        while let Some(ev) = self.events.pop_front() {
+            match ev {
+                SessionEvent::Output(b) => out.extend_from_slice(&b),
+                SessionEvent::Exited(st) => self.exited = Some(st),
+                SessionEvent::Idle => return (out, Some(self.exited.take().ok_or(ExecInterrupted::NoStatus))),
+                SessionEvent::Closed(k) => return (out, Some(Err(ExecInterrupted::Closed(k)))),
+            }
+        }
+        (out, self.error.take().map(|e| Err(ExecInterrupted::Framing(e))))
+    }
 }
 
 #[cfg(test)]
@@ -166,5 +199,24 @@ mod tests {
         );
         s.handle_frame(Incoming::Close(Some(1006), ""));
         assert!(matches!(s.poll_event(), Some(SessionEvent::Closed(CloseKind::Lost { .. }))));
+    }
+
+    #[test]
+    fn progress_gives_output_then_the_end() {
+        let (boot, n) = (Nonce([5; 16]), Nonce([6; 16]));
+        let mut s = ExecSession::new(boot, 80, 24).unwrap();
+        s.start(Command::new(vec![b"x".to_vec()], false).unwrap(), n).unwrap();
+        s.handle_frame(Incoming::Text(r#"{"type":"session_init","session_id":"x"}"#));
+        s.handle_frame(Incoming::Binary(format!("WHIM{}R", "05".repeat(16)).as_bytes()));
+        let framed = Deframer::encode(n, b"a\nb", 3);
+        let (head, tail) = framed.split_at(framed.len() - 3);
+        s.handle_frame(Incoming::Binary(head));
+        assert_eq!(s.poll_progress(), (b"a\nb".to_vec(), None));
+        s.handle_frame(Incoming::Binary(tail));
+        assert_eq!(s.poll_progress(), (Vec::new(), Some(Ok(ExitStatus(3)))));
+        s.start(Command::new(vec![b"y".to_vec()], false).unwrap(), Nonce([7; 16])).unwrap();
+        s.handle_frame(Incoming::Close(Some(1006), ""));
+        let lost = CloseKind::Lost { code: Some(1006), reason: String::new() };
+        assert_eq!(s.poll_progress(), (Vec::new(), Some(Err(ExecInterrupted::Closed(lost)))));
     }
 }

@@ -220,6 +220,22 @@ impl ShellClient {
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
     }
+
+    /// Drains the events into what an interactive driver acts on: pty output to show and,
+    /// when the session is over, `Ok` if the remote shell exited or why it was lost.
+    #[must_use]
+    pub fn poll_progress(&mut self) -> (Vec<u8>, Option<Result<(), CloseKind>>) {
+        let mut out = Vec::new();
+        while let Some(ev) = self.events.pop_front() {
+            match ev {
+                ClientEvent::Output(b) => out.extend_from_slice(&b),
+                ClientEvent::Closed(CloseKind::ShellExited) => return (out, Some(Ok(()))),
+                ClientEvent::Closed(k) => return (out, Some(Err(k))),
+                ClientEvent::SessionStarted { .. } => {}
+            }
+        }
+        (out, None)
+    }
 }
 
 /// What the server side learns from the client.
@@ -344,6 +360,18 @@ mod tests {
         let (tx, ev) = drain_client(&mut c);
         assert_eq!(tx, vec![Frame::resize(80, 24).unwrap(), Frame::Binary(b"ls\n".to_vec())]);
         assert_eq!(ev, vec![ClientEvent::SessionStarted { session_id: "abc".into() }]);
+    }
+
+    #[test]
+    fn progress_reports_exit_and_loss() {
+        let mut c = ShellClient::new();
+        c.handle_text(r#"{"type":"session_init","session_id":"s"}"#);
+        c.handle_binary(b"hi");
+        c.handle_close(Some(CLOSE_NORMAL), CLOSE_REASON_SHELL_EXITED);
+        assert_eq!(c.poll_progress(), (b"hi".to_vec(), Some(Ok(()))));
+        let mut c = ShellClient::new();
+        c.handle_close(None, "");
+        assert_eq!(c.poll_progress(), (Vec::new(), Some(Err(CloseKind::Lost { code: None, reason: String::new() }))));
     }
 
     #[test]

@@ -18,12 +18,22 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod http;
 mod manager;
 mod sandbox;
 mod ws;
 
-pub use http::sdk_client;
 pub use manager::Manager;
 pub use sandbox::Sandbox;
-pub use whim_sdk::{EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl};
+pub use whim_sdk::{
+    EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl,
+    VmInfo,
+};
+
+/// A Lambda MicroVMs client for `sdk` doing its HTTP and sleeping on async-io.
+#[must_use]
+pub fn sdk_client(sdk: &aws_types::SdkConfig) -> aws_sdk_lambdamicrovms::Client {
+    use whim_http_async_io::{AsyncIoHttpClient, AsyncIoSleep};
+    let sleep = aws_smithy_async::rt::sleep::SharedAsyncSleep::new(AsyncIoSleep);
+    let conf = aws_sdk_lambdamicrovms::config::Builder::from(sdk).http_client(AsyncIoHttpClient).sleep_impl(sleep);
+    aws_sdk_lambdamicrovms::Client::from_conf(conf.build())
+}

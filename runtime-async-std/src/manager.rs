@@ -32,7 +32,12 @@ impl Manager {
 
     /// Like [`Manager::launch`], but gives up when `cancel` completes, terminating any VM
     /// it already started.
-    pub async fn launch_until(&self, image: &str, opts: LaunchOptions, cancel: impl Future<Output = ()>) -> Result<Sandbox, Error> {
+    pub async fn launch_until(
+        &self,
+        image: &str,
+        opts: LaunchOptions,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<Sandbox, Error> {
         let mut d = LaunchDriver::new(&self.api, self.api.resolve_image(image).await?, opts);
         let (mut socket, mut cancel) = (None, std::pin::pin!(cancel));
         loop {
@@ -42,10 +47,22 @@ impl Manager {
                     d.connected(r.map(|w| socket = Some(w)).map_err(|e| e.to_string()));
                 }
                 LaunchStep::Wait(t) => {
-                    let timer = async { async_io::Timer::at(t).await; true };
-                    if future::or(timer, async { (&mut cancel).await; false }).await { d.timeout() } else { d.abort() }
+                    let timer = async {
+                        async_io::Timer::at(t).await;
+                        true
+                    };
+                    if future::or(timer, async {
+                        (&mut cancel).await;
+                        false
+                    })
+                    .await
+                    {
+                        d.timeout()
+                    } else {
+                        d.abort()
+                    }
                 }
-                LaunchStep::Done(r) => return r.map(|l| Sandbox::new(self.clone(), l.id, l.endpoint, Some(l.timings), socket.take())),
+                LaunchStep::Done(r) => return r.map(|vm| Sandbox::new(self.clone(), vm, socket.take())),
             }
         }
     }
@@ -68,8 +85,7 @@ impl Manager {
 
     /// A handle on an existing VM (no connection is made until it is used).
     pub async fn attach(&self, id: &str) -> Result<Sandbox, Error> {
-        let endpoint = self.api.live_endpoint(id).await?;
-        Ok(Sandbox::new(self.clone(), id.to_owned(), endpoint, None, None))
+        Ok(Sandbox::new(self.clone(), self.api.attach(id).await?, None))
     }
 
     /// GetMicrovm as core's snapshot; an unknown id is [`Error::VmNotFound`].

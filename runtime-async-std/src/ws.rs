@@ -2,7 +2,6 @@
 //! loopback).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use async_net::TcpStream;
 use async_tungstenite::WebSocketStream;
@@ -36,13 +35,7 @@ pub(crate) async fn connect(url: &str, headers: &[(String, Secret)], via: Option
 }
 
 async fn tls(host: String, tcp: TcpStream) -> Result<futures_rustls::client::TlsStream<TcpStream>, Error> {
-    let roots = futures_rustls::rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let provider = Arc::new(futures_rustls::rustls::crypto::ring::default_provider());
-    let cfg = futures_rustls::rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::ConnectionClosed(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = futures_rustls::pki_types::ServerName::try_from(host).map_err(|e| Error::ConnectionClosed(format!("bad host name: {e}")))?;
-    Ok(futures_rustls::TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await?)
+    let name = futures_rustls::pki_types::ServerName::try_from(host)
+        .map_err(|e| Error::ConnectionClosed(format!("bad host name: {e}")))?;
+    Ok(whim_http_async_io::TLS.connect(name, tcp).await?)
 }

@@ -13,17 +13,30 @@
 //! ```
 //!
 //! Every call completes on the calling thread: the AWS SDK runs on an HTTP client that
-//! finishes each request inside the SDK's first poll (see [`block_on`]), and the shell
+//! finishes each request inside the SDK's first poll (see [`block_on`] and
+//! `whim-http-blocking`), and the shell
 //! WebSocket is tungstenite over a `std::net::TcpStream` with read timeouts.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod http;
 mod manager;
 mod sandbox;
 mod ws;
 
-pub use http::{block_on, sdk_client};
 pub use manager::Manager;
 pub use sandbox::{Sandbox, ShellInput};
-pub use whim_sdk::{EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl};
+pub use whim_http_blocking::block_on;
+pub use whim_sdk::{
+    EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl,
+    VmInfo,
+};
+
+/// A Lambda MicroVMs client for `sdk` whose calls finish on the calling thread.
+#[must_use]
+pub fn sdk_client(sdk: &aws_types::SdkConfig) -> aws_sdk_lambdamicrovms::Client {
+    use whim_http_blocking::{BlockingHttpClient, BlockingSleep};
+    let sleep = aws_smithy_async::rt::sleep::SharedAsyncSleep::new(BlockingSleep);
+    let conf =
+        aws_sdk_lambdamicrovms::config::Builder::from(sdk).http_client(BlockingHttpClient::default()).sleep_impl(sleep);
+    aws_sdk_lambdamicrovms::Client::from_conf(conf.build())
+}

@@ -39,7 +39,7 @@ impl Manager {
                     std::thread::sleep(t.saturating_duration_since(Instant::now()));
                     d.timeout();
                 }
-                LaunchStep::Done(r) => return r.map(|l| Sandbox::new(self.clone(), l.id, l.endpoint, Some(l.timings), socket.take())),
+                LaunchStep::Done(r) => return r.map(|vm| Sandbox::new(self.clone(), vm, socket.take())),
             }
         }
     }
@@ -62,8 +62,7 @@ impl Manager {
 
     /// A handle on an existing VM (no connection is made until it is used).
     pub fn attach(&self, id: &str) -> Result<Sandbox, Error> {
-        let endpoint = block_on(self.api.live_endpoint(id))?;
-        Ok(Sandbox::new(self.clone(), id.to_owned(), endpoint, None, None))
+        Ok(Sandbox::new(self.clone(), block_on(self.api.attach(id))?, None))
     }
 
     /// GetMicrovm as core's snapshot; an unknown id is [`Error::VmNotFound`].

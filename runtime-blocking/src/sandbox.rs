@@ -7,7 +7,8 @@ use std::time::Duration;
 use whim_core::exec::{Command, STDIN_CHUNK};
 use whim_core::session::ExecSession;
 use whim_core::shell::ShellClient;
-use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, LaunchTimings, Output, ShellEnd, exec_events, nonce, shell_events};
+use whim_sdk::VmInfo;
+use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, Output, ShellEnd, exec_events, nonce, shell_events};
 
 use crate::ws::{self, Ws};
 use crate::{Error, Manager, block_on};
@@ -25,41 +26,21 @@ pub enum ShellInput {
 #[derive(Debug)]
 pub struct Sandbox {
     mgr: Manager,
-    id: String,
-    endpoint: String,
-    timings: Option<LaunchTimings>,
+    vm: VmInfo,
     fresh: Option<Ws>,
     session: Option<(Ws, ExecSession)>,
 }
 
 impl Sandbox {
-    pub(crate) fn new(mgr: Manager, id: String, endpoint: String, timings: Option<LaunchTimings>, fresh: Option<Ws>) -> Sandbox {
-        Sandbox { mgr, id, endpoint, timings, fresh, session: None }
-    }
-
-    /// Where the launch spent its time (for VMs this handle launched).
-    #[must_use]
-    pub fn launch_timings(&self) -> Option<LaunchTimings> {
-        self.timings
-    }
-
-    /// The VM id (`microvm-…`).
-    #[must_use]
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The VM's endpoint host.
-    #[must_use]
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    pub(crate) fn new(mgr: Manager, vm: VmInfo, fresh: Option<Ws>) -> Sandbox {
+        Sandbox { mgr, vm, fresh, session: None }
     }
 
     fn connection(&mut self) -> Result<Ws, Error> {
         if let Some(ws) = self.fresh.take() {
             return Ok(ws);
         }
-        let (url, headers) = block_on(self.mgr.api.shell_target(&self.id, &self.endpoint))?;
+        let (url, headers) = block_on(self.mgr.api.shell_target(self.vm.id(), self.vm.endpoint()))?;
         ws::connect(&url, &headers, self.mgr.api.opts.vm_endpoint_via)
     }
 
@@ -73,17 +54,22 @@ impl Sandbox {
     /// Runs `argv`, writing its output to `out` as it arrives and feeding it `stdin` (EOF
     /// propagated); without `stdin` the command reads `/dev/null`. `stdin` is read between
     /// socket reads on this thread: a `stdin` that blocks delays output until it returns.
-    pub fn exec_streaming<A: AsRef<[u8]>>(&mut self, argv: &[A], mut stdin: Option<impl Read>, out: &mut impl Write) -> Result<ExitStatus, Error> {
+    pub fn exec_streaming<A: AsRef<[u8]>>(
+        &mut self,
+        argv: &[A],
+        mut stdin: Option<impl Read>,
+        out: &mut impl Write,
+    ) -> Result<ExitStatus, Error> {
         let cmd = Command::new(argv.iter().map(|a| a.as_ref().to_vec()).collect(), stdin.is_some())?;
         let (mut ws, mut s) = match self.session.take() {
             Some(open) => open,
             None => (self.connection()?, ExecSession::new(nonce(), EXEC_COLS, EXEC_ROWS)?),
         };
         s.start(cmd, nonce())?;
-        let (mut buf, mut status) = (vec![0u8; STDIN_CHUNK], None);
+        let mut buf = vec![0u8; STDIN_CHUNK];
         loop {
             ws.send_all(|| s.poll_transmit())?;
-            let (output, end) = exec_events(&mut s, &mut status);
+            let (output, end) = exec_events(&mut s);
             out.write_all(&output)?;
             out.flush()?;
             if let Some(end) = end {
@@ -139,7 +125,7 @@ impl Sandbox {
     /// Terminates the VM (idempotent).
     pub fn terminate(mut self) -> Result<(), Error> {
         self.close();
-        self.mgr.terminate(&self.id)
+        self.mgr.terminate(self.vm.id())
     }
 
     /// Closes open connections without terminating the VM.
@@ -147,5 +133,12 @@ impl Sandbox {
         for mut ws in self.session.take().map(|(w, _)| w).into_iter().chain(self.fresh.take()) {
             ws.close();
         }
+    }
+}
+
+impl std::ops::Deref for Sandbox {
+    type Target = VmInfo;
+    fn deref(&self) -> &VmInfo {
+        &self.vm
     }
 }

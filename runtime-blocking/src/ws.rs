@@ -31,7 +31,10 @@ pub(crate) fn connect(url: &str, headers: &[(String, Secret)], via: Option<Socke
         None => {
             let host = req.uri().host().unwrap_or_default().to_owned();
             let port = req.uri().port_u16().unwrap_or(443);
-            (host.as_str(), port).to_socket_addrs()?.next().ok_or_else(|| Error::ConnectionClosed(format!("cannot resolve {host}")))?
+            (host.as_str(), port)
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| Error::ConnectionClosed(format!("cannot resolve {host}")))?
         }
     };
     let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
@@ -42,11 +45,7 @@ pub(crate) fn connect(url: &str, headers: &[(String, Secret)], via: Option<Socke
     } else {
         tungstenite::client::client_with_config(req, MaybeTlsStream::Plain(tcp), None).map(|(ws, _)| ws)
     };
-    let ws = r.map_err(|e| match e {
-        tungstenite::HandshakeError::Failure(e) => whim_sdk::ws::handshake_error(&e),
-        tungstenite::HandshakeError::Interrupted(_) => Error::ConnectionClosed("the shell handshake was interrupted".into()),
-    })?;
-    Ok(Ws { ws, tcp: handle })
+    Ok(Ws { ws: r.map_err(whim_sdk::ws::blocking_handshake_error)?, tcp: handle })
 }
 
 impl Ws {
@@ -70,15 +69,18 @@ impl Ws {
             return Some(Err(e.into()));
         }
         match self.ws.read() {
-            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => None,
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+            {
+                None
+            }
             other => Some(other),
         }
     }
 
-    /// Sends a close frame (best effort).
+    /// Sends a close frame (best effort; tungstenite flushes it).
     pub(crate) fn close(&mut self) {
         let _ = self.tcp.set_nonblocking(false);
         let _ = self.ws.close(None);
-        let _ = self.ws.flush();
     }
 }

@@ -49,9 +49,7 @@ impl Manager {
                     () = tokio::time::sleep_until(t.into()) => d.timeout(),
                     () = &mut cancel => d.abort(),
                 },
-                LaunchStep::Done(r) => {
-                    return r.map(|l| Sandbox::new(self.clone(), l.id, l.endpoint, Some(l.timings), socket.take()));
-                }
+                LaunchStep::Done(r) => return r.map(|vm| Sandbox::new(self.clone(), vm, socket.take())),
             }
         }
     }
@@ -74,8 +72,7 @@ impl Manager {
 
     /// A handle on an existing VM (no connection is made until it is used).
     pub async fn attach(&self, id: &str) -> Result<Sandbox, Error> {
-        let endpoint = self.api.live_endpoint(id).await?;
-        Ok(Sandbox::new(self.clone(), id.to_owned(), endpoint, None, None))
+        Ok(Sandbox::new(self.clone(), self.api.attach(id).await?, None))
     }
 
     /// GetMicrovm as core's snapshot; an unknown id is [`Error::VmNotFound`].

@@ -5,7 +5,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use whim_core::exec::{Command, STDIN_CHUNK};
 use whim_core::session::ExecSession;
 use whim_core::shell::ShellClient;
-use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, LaunchTimings, Output, ShellEnd, exec_events, nonce, shell_events};
+use whim_sdk::VmInfo;
+use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, Output, ShellEnd, exec_events, nonce, shell_events};
 
 use crate::ws::{self, Ws};
 use crate::{Error, Manager};
@@ -14,47 +15,21 @@ use crate::{Error, Manager};
 #[derive(Debug)]
 pub struct Sandbox {
     mgr: Manager,
-    id: String,
-    endpoint: String,
-    timings: Option<LaunchTimings>,
+    vm: VmInfo,
     fresh: Option<Ws>,
     session: Option<(Ws, ExecSession)>,
 }
 
 impl Sandbox {
-    pub(crate) fn new(
-        mgr: Manager,
-        id: String,
-        endpoint: String,
-        timings: Option<LaunchTimings>,
-        fresh: Option<Ws>,
-    ) -> Sandbox {
-        Sandbox { mgr, id, endpoint, timings, fresh, session: None }
-    }
-
-    /// Where the launch spent its time (for VMs this handle launched).
-    #[must_use]
-    pub fn launch_timings(&self) -> Option<LaunchTimings> {
-        self.timings
-    }
-
-    /// The VM id (`microvm-…`).
-    #[must_use]
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The VM's endpoint host.
-    #[must_use]
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    pub(crate) fn new(mgr: Manager, vm: VmInfo, fresh: Option<Ws>) -> Sandbox {
+        Sandbox { mgr, vm, fresh, session: None }
     }
 
     async fn connection(&mut self) -> Result<Ws, Error> {
         if let Some(ws) = self.fresh.take() {
             return Ok(ws);
         }
-        let (url, headers) = self.mgr.api.shell_target(&self.id, &self.endpoint).await?;
+        let (url, headers) = self.mgr.api.shell_target(self.vm.id(), self.vm.endpoint()).await?;
         ws::connect(&url, &headers, self.mgr.api.opts.vm_endpoint_via).await
     }
 
@@ -79,10 +54,10 @@ impl Sandbox {
             None => (self.connection().await?, ExecSession::new(nonce(), EXEC_COLS, EXEC_ROWS)?),
         };
         s.start(cmd, nonce())?;
-        let (mut buf, mut status) = (vec![0u8; STDIN_CHUNK], None);
+        let mut buf = vec![0u8; STDIN_CHUNK];
         loop {
             ws::send_all(&mut ws, || s.poll_transmit()).await?;
-            let (output, end) = exec_events(&mut s, &mut status);
+            let (output, end) = exec_events(&mut s);
             out.write_all(&output).await?;
             out.flush().await?;
             if let Some(end) = end {
@@ -135,7 +110,7 @@ impl Sandbox {
     /// Terminates the VM (idempotent).
     pub async fn terminate(mut self) -> Result<(), Error> {
         self.close().await;
-        self.mgr.terminate(&self.id).await
+        self.mgr.terminate(self.vm.id()).await
     }
 
     /// Closes open connections without terminating the VM.
@@ -150,5 +125,12 @@ async fn read(r: &mut Option<impl AsyncRead + Unpin>, buf: &mut [u8]) -> std::io
     match r {
         Some(r) => r.read(buf).await,
         None => Ok(0),
+    }
+}
+
+impl std::ops::Deref for Sandbox {
+    type Target = VmInfo;
+    fn deref(&self) -> &VmInfo {
+        &self.vm
     }
 }

@@ -131,9 +131,13 @@ impl Api {
         Ok((whim_core::endpoint::shell_url(endpoint)?, headers))
     }
 
-    /// A handle check for `attach`: the VM's endpoint, unless it is gone.
-    pub async fn live_endpoint(&self, id: &str) -> Result<String, Error> {
+    /// What `attach` needs: the VM, unless it is gone.
+    pub async fn attach(&self, id: &str) -> Result<crate::VmInfo, Error> {
         let vm = self.get(id).await?;
-        if vm.state.is_final() { Err(Error::Terminated(id.to_owned())) } else { Ok(vm.endpoint) }
+        if vm.state.is_final() {
+            Err(Error::Terminated(id.to_owned()))
+        } else {
+            Ok(crate::VmInfo::new(vm.id, vm.endpoint, None))
+        }
     }
 }

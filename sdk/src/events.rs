@@ -1,9 +1,8 @@
-//! What core's session machines report, turned into "write these bytes" and "it ended",
-//! so the runtime crates' loops never match on protocol events.
+//! Core's session progress as the runtime crates' results.
 
 use whim_core::exec::ExitStatus;
-use whim_core::session::{ExecSession, SessionEvent};
-use whim_core::shell::{ClientEvent, CloseKind, ShellClient};
+use whim_core::session::{ExecInterrupted, ExecSession};
+use whim_core::shell::ShellClient;
 
 use crate::Error;
 
@@ -16,41 +15,21 @@ pub enum ShellEnd {
     Detached,
 }
 
-/// Drains an exec session: output to write (in order) and, once the command is over and
-/// the shell idle again, its status or the error that ended it.
-pub fn exec_events(
-    s: &mut ExecSession,
-    status: &mut Option<ExitStatus>,
-) -> (Vec<u8>, Option<Result<ExitStatus, Error>>) {
-    let mut out = Vec::new();
-    while let Some(ev) = s.poll_event() {
-        match ev {
-            SessionEvent::Output(b) => out.extend_from_slice(&b),
-            SessionEvent::Exited(st) => *status = Some(st),
-            SessionEvent::Idle => {
-                let end = status.take().ok_or_else(|| Error::ConnectionClosed("no exit status".into()));
-                return (out, Some(end));
-            }
-            SessionEvent::Closed(k) => return (out, Some(Err(Error::lost(&k)))),
-        }
-    }
-    if let Some(e) = s.take_error() {
-        return (out, Some(Err(e.into())));
-    }
-    (out, None)
+/// [`ExecSession::poll_progress`] with the end as whim's result.
+pub fn exec_events(s: &mut ExecSession) -> (Vec<u8>, Option<Result<ExitStatus, Error>>) {
+    let (out, end) = s.poll_progress();
+    let end = end.map(|r| {
+        r.map_err(|e| match e {
+            ExecInterrupted::Closed(k) => Error::lost(&k),
+            ExecInterrupted::Framing(e) => e.into(),
+            other => Error::ConnectionClosed(other.to_string()),
+        })
+    });
+    (out, end)
 }
 
-/// Drains an interactive shell client: pty output to show and, when the session is over,
-/// how it ended.
+/// [`ShellClient::poll_progress`] with the end as whim's result.
 pub fn shell_events(c: &mut ShellClient) -> (Vec<u8>, Option<Result<ShellEnd, Error>>) {
-    let mut out = Vec::new();
-    while let Some(ev) = c.poll_event() {
-        match ev {
-            ClientEvent::Output(b) => out.extend_from_slice(&b),
-            ClientEvent::Closed(CloseKind::ShellExited) => return (out, Some(Ok(ShellEnd::Exited))),
-            ClientEvent::Closed(k) => return (out, Some(Err(Error::lost(&k)))),
-            ClientEvent::SessionStarted { .. } => {}
-        }
-    }
-    (out, None)
+    let (out, end) = c.poll_progress();
+    (out, end.map(|r| r.map(|()| ShellEnd::Exited).map_err(|k| Error::lost(&k))))
 }

@@ -31,15 +31,39 @@ pub struct LaunchTimings {
     pub running_to_attached: Duration,
 }
 
-/// A VM that is up with its shell attached.
+/// What a sandbox handle knows about its VM, whatever the runtime (each runtime's `Sandbox`
+/// dereferences to it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Launched {
-    /// The VM id.
-    pub id: String,
-    /// The bare endpoint host.
-    pub endpoint: String,
-    /// Where the time went.
-    pub timings: LaunchTimings,
+pub struct VmInfo {
+    id: String,
+    endpoint: String,
+    timings: Option<LaunchTimings>,
+}
+
+impl VmInfo {
+    /// A VM known by id and endpoint; `timings` when this handle launched it.
+    #[must_use]
+    pub fn new(id: String, endpoint: String, timings: Option<LaunchTimings>) -> VmInfo {
+        VmInfo { id, endpoint, timings }
+    }
+
+    /// The VM id (`microvm-…`).
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The VM's endpoint host.
+    #[must_use]
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Where the launch spent its time (for VMs this handle launched).
+    #[must_use]
+    pub fn launch_timings(&self) -> Option<LaunchTimings> {
+        self.timings
+    }
 }
 
 /// What the runtime crate must do next.
@@ -56,7 +80,7 @@ pub enum LaunchStep {
     /// (then [`LaunchDriver::abort`]).
     Wait(Instant),
     /// The launch ended.
-    Done(Result<Launched, Error>),
+    Done(Result<VmInfo, Error>),
 }
 
 /// Drives one launch. Loop: `step().await`, act on it, repeat until `Done`.
@@ -168,14 +192,14 @@ impl LaunchDriver {
         self.machine.abort("interrupted");
     }
 
-    fn finish(&mut self, outcome: Result<whim_core::lifecycle::Launched, LaunchError>) -> Result<Launched, Error> {
+    fn finish(&mut self, outcome: Result<whim_core::lifecycle::Launched, LaunchError>) -> Result<VmInfo, Error> {
         match outcome {
             Ok(l) => {
                 let now = Instant::now();
                 let running = self.running_at.unwrap_or(now);
                 let timings = LaunchTimings { to_running: running - self.origin, running_to_attached: now - running };
                 tracing::debug!(vm = %l.id, ?timings, "attached");
-                Ok(Launched { id: l.id, endpoint: l.endpoint, timings })
+                Ok(VmInfo::new(l.id, l.endpoint, Some(timings)))
             }
             Err(LaunchError::Api { operation: "launch", .. }) => Err(Error::Interrupted),
             Err(e) => Err(self.run_error.take().unwrap_or_else(|| e.into())),

@@ -19,7 +19,7 @@ pub mod ws;
 pub use api::{Api, ManagerOptions};
 pub use error::{Error, api as api_error};
 pub use events::{ShellEnd, exec_events, shell_events};
-pub use launch::{LaunchDriver, LaunchOptions, LaunchStep, LaunchTimings, Launched};
+pub use launch::{LaunchDriver, LaunchOptions, LaunchStep, LaunchTimings, VmInfo};
 pub use whim_core::exec::ExitStatus;
 pub use whim_core::ttl::Ttl;
 

@@ -40,6 +40,19 @@ pub fn handshake_error(e: &tungstenite::Error) -> Error {
     })
 }
 
+/// A failed blocking handshake as an error (see [`handshake_error`]).
+#[must_use]
+pub fn blocking_handshake_error<S: std::io::Read + std::io::Write>(
+    e: tungstenite::HandshakeError<tungstenite::ClientHandshake<S>>,
+) -> Error {
+    match e {
+        tungstenite::HandshakeError::Failure(e) => handshake_error(&e),
+        tungstenite::HandshakeError::Interrupted(_) => {
+            Error::ConnectionClosed("the shell handshake was interrupted".into())
+        }
+    }
+}
+
 /// Core's frame as a tungstenite message.
 #[must_use]
 pub fn to_message(frame: Frame) -> Message {

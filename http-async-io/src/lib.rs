@@ -1,11 +1,14 @@
-//! HTTP client and sleep for the AWS SDK on the async-io family (async-std, smol): no tokio.
+//! An HTTP client and a sleep for the AWS SDK crates on the async-io family (async-std, smol),
+//! with no tokio runtime: async-net, futures-rustls (ring, webpki roots) and hyper's HTTP/1.1
+//! connection API, one connection per request. Nothing here knows whim: every SDK client
+//! (Lambda MicroVMs, S3, IAM, STS) takes them with `.http_client(..)` and `.sleep_impl(..)`.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_io::Timer;
 use async_net::TcpStream;
-use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep, Sleep};
+use aws_smithy_async::rt::sleep::{AsyncSleep, Sleep};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
 };
@@ -22,8 +25,8 @@ use http::{HeaderValue, Uri, header::HOST, uri::PathAndQuery};
 use http_body_util::{BodyExt, Full};
 use smol_hyper::rt::FuturesIo;
 
-/// The TLS settings every connection shares: ring, the webpki roots, HTTP/1.1 over ALPN.
-static TLS: LazyLock<TlsConnector> = LazyLock::new(|| {
+/// The TLS connector every connection shares (the shell WebSocket too): ring, the webpki roots, HTTP/1.1 over ALPN.
+pub static TLS: LazyLock<TlsConnector> = LazyLock::new(|| {
     let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let mut cfg = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
         .with_safe_default_protocol_versions()
@@ -141,13 +144,4 @@ impl AsyncSleep for AsyncIoSleep {
             Timer::after(duration).await;
         })
     }
-}
-
-/// A Lambda MicroVMs client for `sdk` that does its HTTP and sleeping on async-io.
-pub fn sdk_client(sdk: &aws_types::SdkConfig) -> aws_sdk_lambdamicrovms::Client {
-    let conf = aws_sdk_lambdamicrovms::config::Builder::from(sdk)
-        .http_client(AsyncIoHttpClient)
-        .sleep_impl(SharedAsyncSleep::new(AsyncIoSleep))
-        .build();
-    aws_sdk_lambdamicrovms::Client::from_conf(conf)
 }

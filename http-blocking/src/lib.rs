@@ -1,8 +1,11 @@
-//! Blocking plumbing for `aws-sdk-lambdamicrovms`: HTTP runs inside `call` and sleeps park the
-//! thread, so an SDK future is ready on its first poll. Only connect/read timeouts are enforced
+//! An HTTP client and a sleep for the AWS SDK crates from plain blocking code (ureq, no
+//! runtime, no thread pool). Nothing here knows whim: every SDK client takes them with
+//! `.http_client(..)` and `.sleep_impl(..)`.
+//!
+//! HTTP runs inside `call` and sleeps park the thread, so an SDK future is ready on its first poll. Only connect/read timeouts are enforced
 //! (by `ureq`); operation and attempt timeouts cannot interrupt a call that blocks.
 
-use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep, Sleep};
+use aws_smithy_async::rt::sleep::{AsyncSleep, Sleep};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
 };
@@ -104,16 +107,9 @@ impl AsyncSleep for BlockingSleep {
     }
 }
 
-/// Runs a future to completion on the calling thread, parking it while pending; spawns nothing.
+/// Runs an SDK future to completion on this thread. With [`BlockingHttpClient`] and
+/// [`BlockingSleep`] it is ready in its first poll; `futures_lite::future::block_on` only
+/// parks the thread, it spawns nothing.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     futures_lite::future::block_on(f)
-}
-
-/// A Lambda MicroVMs client whose calls run on the calling thread (blocking HTTP and sleep).
-pub fn sdk_client(sdk: &aws_types::SdkConfig) -> aws_sdk_lambdamicrovms::Client {
-    let config = aws_sdk_lambdamicrovms::config::Builder::from(sdk)
-        .http_client(BlockingHttpClient::default())
-        .sleep_impl(SharedAsyncSleep::new(BlockingSleep))
-        .build();
-    aws_sdk_lambdamicrovms::Client::from_conf(config)
 }
