@@ -31,13 +31,7 @@ pub async fn manager(g: &Global) -> anyhow::Result<Manager> {
 }
 
 async fn local_config(url: &str) -> aws_types::SdkConfig {
-    let creds = Credentials::new(
-        whim_emulator::LOCAL_ACCESS_KEY_ID,
-        whim_emulator::LOCAL_SECRET_ACCESS_KEY,
-        None,
-        None,
-        "whim-local",
-    );
+    let creds = Credentials::new(whim_emulator::LOCAL_ACCESS_KEY_ID, whim_emulator::LOCAL_SECRET_ACCESS_KEY, None, None, "whim-local");
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(whim_emulator::LOCAL_REGION))
         .credentials_provider(creds)

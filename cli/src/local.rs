@@ -120,14 +120,8 @@ fn authority(url: &str) -> Option<&str> {
 }
 
 async fn request(url: &str, method: &str, path: &str) -> Option<String> {
-    let mut s = tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(authority(url)?))
-        .await
-        .ok()?
-        .ok()?;
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        authority(url)?
-    );
+    let mut s = tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(authority(url)?)).await.ok()?.ok()?;
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", authority(url)?);
     s.write_all(req.as_bytes()).await.ok()?;
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;
@@ -135,9 +129,7 @@ async fn request(url: &str, method: &str, path: &str) -> Option<String> {
 }
 
 async fn healthy(url: &str) -> bool {
-    request(url, "GET", "/__whim/health")
-        .await
-        .is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.contains("whim-emulator"))
+    request(url, "GET", "/__whim/health").await.is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.contains("whim-emulator"))
 }
 
 /// `whim emulator …`.

@@ -41,9 +41,7 @@ pub async fn run(g: &Global, image: Option<String>, ttl: Option<String>, cmd: Ve
     };
     let id = sb.id().to_owned();
     if let Err(e) = sb.terminate().await {
-        eprintln!(
-            "whim: could not terminate VM {id}: {e} (it stops by itself when its TTL runs out; `whim terminate {id}` stops it now)"
-        );
+        eprintln!("whim: could not terminate VM {id}: {e} (it stops by itself when its TTL runs out; `whim terminate {id}` stops it now)");
         if code == 0 {
             return crate::EXIT_WHIM_FAILED;
         }

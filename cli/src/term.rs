@@ -29,11 +29,7 @@ pub async fn shell(g: &Global, id: Option<String>, opts: ShellArgs) -> anyhow::R
         None => {
             let image = opts.image.unwrap_or_else(|| aws::DEFAULT_IMAGE.to_owned());
             let mut code = None;
-            let r = mgr
-                .launch_until(&image, LaunchOptions { ttl, ..Default::default() }, async {
-                    code = Some(sigs.recv().await)
-                })
-                .await;
+            let r = mgr.launch_until(&image, LaunchOptions { ttl, ..Default::default() }, async { code = Some(sigs.recv().await) }).await;
             match r {
                 Err(whim_tokio::Error::Interrupted) => return Ok(code.unwrap_or(crate::EXIT_INTERRUPTED)),
                 other => other?,
@@ -56,9 +52,7 @@ pub async fn shell(g: &Global, id: Option<String>, opts: ShellArgs) -> anyhow::R
     if keep {
         sb.close().await;
         if launched {
-            eprintln!(
-                "whim: VM {vm} keeps running; `whim shell {vm}` opens a new shell, `whim terminate {vm}` stops it"
-            );
+            eprintln!("whim: VM {vm} keeps running; `whim shell {vm}` opens a new shell, `whim terminate {vm}` stops it");
         }
     } else if let Err(e) = sb.terminate().await {
         eprintln!("whim: could not terminate VM {vm}: {e}");

@@ -120,9 +120,7 @@ pub fn is_loopback_authority(authority: &str) -> bool {
     if let Ok(sa) = authority.parse::<SocketAddr>() {
         return sa.ip().is_loopback();
     }
-    let host = authority
-        .rsplit_once(':')
-        .map_or(authority, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { authority });
+    let host = authority.rsplit_once(':').map_or(authority, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { authority });
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -138,10 +136,7 @@ mod tests {
             "arn:aws:lambda:us-east-1:aws:network-connector:aws-network-connector:SHELL_INGRESS"
         );
         assert!(managed_connector_arn("cn-north-1", "X").starts_with("arn:aws-cn:"));
-        assert_eq!(
-            shell_url("abc.lambda-microvm.us-east-1.on.aws").unwrap(),
-            "wss://abc.lambda-microvm.us-east-1.on.aws/"
-        );
+        assert_eq!(shell_url("abc.lambda-microvm.us-east-1.on.aws").unwrap(), "wss://abc.lambda-microvm.us-east-1.on.aws/");
         assert_eq!(shell_url("http://127.0.0.1:9/x").unwrap(), "ws://127.0.0.1:9/");
         assert!(shell_url("ftp://x").is_err());
         assert_eq!(shell_url(""), Err(EndpointError::Missing));

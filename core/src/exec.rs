@@ -206,14 +206,7 @@ impl PtyExec {
     pub fn new(boot_nonce: Nonce) -> Self {
         let m = Markers::new(boot_nonce);
         let events = VecDeque::from([ExecEvent::Transmit(bootstrap_line(&m).into_bytes())]);
-        Self {
-            phase: Phase::Booting,
-            boot: Deframer::ready_only(&m),
-            current: None,
-            pending: None,
-            stdin_open: false,
-            events,
-        }
+        Self { phase: Phase::Booting, boot: Deframer::ready_only(&m), current: None, pending: None, stdin_open: false, events }
     }
 
     /// Starts a command (queued until the bootstrap finished). `nonce` MUST be fresh.

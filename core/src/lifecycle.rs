@@ -279,11 +279,7 @@ impl Launch {
             VmState::Running => self.mint(),
             VmState::Suspending | VmState::Suspended | VmState::Terminating | VmState::Terminated => {
                 let vm = self.vm.as_ref().cloned().unwrap_or_else(unreachable_vm);
-                self.fail(LaunchError::ProvisionFailed {
-                    id: vm.id,
-                    state: state.as_str().to_owned(),
-                    reason: vm.state_reason,
-                });
+                self.fail(LaunchError::ProvisionFailed { id: vm.id, state: state.as_str().to_owned(), reason: vm.state_reason });
             }
             VmState::Pending | VmState::Unknown(_) => self.wait(now),
         }
@@ -310,10 +306,9 @@ impl Launch {
             return;
         }
         match result {
-            Ok(headers) if headers.is_empty() => self.fail(LaunchError::Api {
-                operation: "CreateMicrovmShellAuthToken",
-                message: "the answer held no token".into(),
-            }),
+            Ok(headers) if headers.is_empty() => {
+                self.fail(LaunchError::Api { operation: "CreateMicrovmShellAuthToken", message: "the answer held no token".into() })
+            }
             Ok(headers) => {
                 self.token = headers;
                 self.polls = 0;
@@ -420,12 +415,7 @@ impl Launch {
 }
 
 fn unreachable_vm() -> VmSnapshot {
-    VmSnapshot {
-        id: String::new(),
-        state: VmState::Unknown(String::new()),
-        endpoint: String::new(),
-        state_reason: None,
-    }
+    VmSnapshot { id: String::new(), state: VmState::Unknown(String::new()), endpoint: String::new(), state_reason: None }
 }
 
 #[cfg(test)]

@@ -89,6 +89,12 @@ impl ExecSession {
         self.pump();
     }
 
+    /// What one read(2) of the caller's input returned: data, or at EOF (empty) the end of
+    /// standard input. After the end [`ExecSession::wants_stdin`] is false.
+    pub fn feed_stdin(&mut self, read: &[u8]) {
+        if read.is_empty() { self.close_stdin() } else { self.write_stdin(read) }
+    }
+
     /// End of standard input.
     pub fn close_stdin(&mut self) {
         self.exec.close_stdin();
@@ -193,10 +199,7 @@ mod tests {
         assert!(matches!(s.poll_transmit(), Some(Frame::Binary(b)) if b.ends_with(b"\n")));
         s.handle_frame(Incoming::Binary(&Deframer::encode(n, b"out", 5)));
         let ev: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
-        assert_eq!(
-            ev,
-            vec![SessionEvent::Output(b"out".to_vec()), SessionEvent::Exited(ExitStatus(5)), SessionEvent::Idle]
-        );
+        assert_eq!(ev, vec![SessionEvent::Output(b"out".to_vec()), SessionEvent::Exited(ExitStatus(5)), SessionEvent::Idle]);
         s.handle_frame(Incoming::Close(Some(1006), ""));
         assert!(matches!(s.poll_event(), Some(SessionEvent::Closed(CloseKind::Lost { .. }))));
     }

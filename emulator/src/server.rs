@@ -80,14 +80,12 @@ impl Emulator {
             let probed = tokio::task::spawn_blocking(sandbox::probe).await?;
             probed.map_err(|why| StartError::SandboxUnavailable(mention_unisolated(why)))?;
         }
-        let listener =
-            TcpListener::bind(cfg.addr).await.map_err(|source| StartError::Bind { addr: cfg.addr, source })?;
+        let listener = TcpListener::bind(cfg.addr).await.map_err(|source| StartError::Bind { addr: cfg.addr, source })?;
         let addr = listener.local_addr()?;
         let app = App::new(cfg);
         let signals = Arc::new(Signals { requested: watch::Sender::new(false), stop: watch::Sender::new(false) });
         let shared = Shared { services: Services::new(app.clone()), app: app.clone(), signals: signals.clone() };
-        let router =
-            Router::new().fallback(dispatch).with_state(shared).layer(axum::middleware::map_response(add_request_id));
+        let router = Router::new().fallback(dispatch).with_state(shared).layer(axum::middleware::map_response(add_request_id));
         let mut stop = signals.stop.subscribe();
         // Shell frames are small and interactive: never let Nagle hold them back.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
@@ -95,8 +93,8 @@ impl Emulator {
                 tracing::debug!("cannot set TCP_NODELAY: {e}");
             }
         });
-        let serving = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
+        let serving =
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
             });
         let server = tokio::spawn(async move {
@@ -188,9 +186,7 @@ fn internal(shared: &Shared, peer: SocketAddr, method: &Method, path: &str) -> R
             shared.signals.requested.send_replace(true);
             axum::Json(json!({})).into_response()
         }
-        (&Method::POST, "/__whim/shutdown") => {
-            (StatusCode::FORBIDDEN, "shutdown is only accepted from loopback").into_response()
-        }
+        (&Method::POST, "/__whim/shutdown") => (StatusCode::FORBIDDEN, "shutdown is only accepted from loopback").into_response(),
         _ => ApiError::unknown_operation(method.as_str(), path).into_response(),
     }
 }

@@ -44,11 +44,7 @@ async fn run(client: &Client) -> String {
     out.microvm_id().to_owned()
 }
 
-async fn wait_state(
-    client: &Client,
-    id: &str,
-    want: MicrovmState,
-) -> aws_sdk_lambdamicrovms::operation::get_microvm::GetMicrovmOutput {
+async fn wait_state(client: &Client, id: &str, want: MicrovmState) -> aws_sdk_lambdamicrovms::operation::get_microvm::GetMicrovmOutput {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let vm = client.get_microvm().microvm_identifier(id).send().await.expect("GetMicrovm");
@@ -94,8 +90,7 @@ async fn list_paginates_with_encoded_cursors() {
     let mut token: Option<String> = None;
     let mut pages = 0;
     loop {
-        let page =
-            client.list_microvms().max_results(1).set_next_token(token.clone()).send().await.expect("ListMicrovms");
+        let page = client.list_microvms().max_results(1).set_next_token(token.clone()).send().await.expect("ListMicrovms");
         pages += 1;
         seen.extend(page.items().iter().map(|i| i.microvm_id().to_owned()));
         match page.next_token() {
@@ -152,10 +147,7 @@ async fn not_found_errors_have_the_recorded_messages() {
     let vm = "microvm-00000000-0000-0000-0000-000000000000";
     let missing = "arn:aws:lambda:us-east-1:123456789012:microvm-image:nope";
     let nf = |m: String| (404, "ResourceNotFoundException".to_owned(), m);
-    assert_eq!(
-        failure(client.get_microvm().microvm_identifier(vm).send().await),
-        nf(format!("MicroVM not found: {vm}"))
-    );
+    assert_eq!(failure(client.get_microvm().microvm_identifier(vm).send().await), nf(format!("MicroVM not found: {vm}")));
     let image = client.get_microvm_image().image_identifier(missing).send().await;
     assert_eq!(failure(image), nf(format!("MicroVMImage not found for MicroVMImageID: {missing}")));
     let version = client.get_microvm_image_version().image_identifier(missing).image_version("1.0").send().await;
@@ -181,14 +173,12 @@ async fn validation_errors() {
         )
     );
     for secs in [0, 28_801] {
-        let (status, code, msg) =
-            failure(client.run_microvm().image_identifier(IMAGE).maximum_duration_in_seconds(secs).send().await);
+        let (status, code, msg) = failure(client.run_microvm().image_identifier(IMAGE).maximum_duration_in_seconds(secs).send().await);
         assert_eq!((status, code.as_str()), (400, "ValidationException"));
         assert!(msg.contains("'maximumDurationInSeconds'"), "{msg}");
     }
     let id = run(&client).await;
-    let shell =
-        failure(client.create_microvm_shell_auth_token().microvm_identifier(&id).expiration_in_minutes(5).send().await);
+    let shell = failure(client.create_microvm_shell_auth_token().microvm_identifier(&id).expiration_in_minutes(5).send().await);
     assert_eq!(shell, bad("Shell access requires SHELL_INGRESS network connector to be configured on the MicroVM."));
     for minutes in [0, 61] {
         let r = client.create_microvm_auth_token().microvm_identifier(&id).expiration_in_minutes(minutes);
@@ -203,19 +193,11 @@ async fn validation_errors() {
         .send()
         .await
         .expect("ALL_INGRESS + SHELL_INGRESS launches (the mint fails later)");
-    let combined = failure(
-        client
-            .create_microvm_shell_auth_token()
-            .microvm_identifier(all.microvm_id())
-            .expiration_in_minutes(5)
-            .send()
-            .await,
-    );
+    let combined =
+        failure(client.create_microvm_shell_auth_token().microvm_identifier(all.microvm_id()).expiration_in_minutes(5).send().await);
     assert_eq!(
         combined,
-        bad(
-            "ALL_INGRESS cannot be combined with other ingress network connectors; use HTTP_INGRESS and/or SHELL_INGRESS instead"
-        )
+        bad("ALL_INGRESS cannot be combined with other ingress network connectors; use HTTP_INGRESS and/or SHELL_INGRESS instead")
     );
     emulator.shutdown().await;
 }
@@ -225,15 +207,13 @@ async fn images_present_at_start() {
     let (emulator, client) = start().await;
     let managed = client.list_managed_microvm_images().send().await.expect("ListManagedMicrovmImages");
     assert_eq!(managed.items().iter().map(|i| i.image_arn()).collect::<Vec<_>>(), [MANAGED]);
-    let versions =
-        client.list_managed_microvm_image_versions().image_identifier(MANAGED).send().await.expect("versions");
+    let versions = client.list_managed_microvm_image_versions().image_identifier(MANAGED).send().await.expect("versions");
     assert_eq!(versions.items().iter().map(|v| v.image_version()).collect::<Vec<_>>(), ["1", "0"]);
     let images = client.list_microvm_images().send().await.expect("ListMicrovmImages");
     assert!(images.items().iter().any(|i| i.image_arn() == IMAGE));
     let image = client.get_microvm_image().image_identifier(IMAGE).send().await.expect("GetMicrovmImage");
     assert_eq!((image.name(), image.latest_active_image_version()), ("whim-default", Some("1.0")));
-    let v =
-        client.get_microvm_image_version().image_identifier(IMAGE).image_version("1.0").send().await.expect("version");
+    let v = client.get_microvm_image_version().image_identifier(IMAGE).image_version("1.0").send().await.expect("version");
     assert_eq!(v.base_image_arn(), MANAGED);
     emulator.shutdown().await;
 }
@@ -246,10 +226,7 @@ async fn raw(emulator: &Emulator, method: &str, path: &str, signed: bool) -> (u1
     } else {
         ""
     };
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n",
-        emulator.addr()
-    );
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n", emulator.addr());
     stream.write_all(req.as_bytes()).await.expect("send");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.expect("read");
@@ -295,8 +272,6 @@ async fn loopback_only_and_shutdown_route() {
     let (emulator, _client) = start().await;
     let (status, _, _) = raw(&emulator, "POST", "/__whim/shutdown", false).await;
     assert_eq!(status, 200);
-    tokio::time::timeout(Duration::from_secs(5), emulator.wait())
-        .await
-        .expect("wait() returns after the shutdown route");
+    tokio::time::timeout(Duration::from_secs(5), emulator.wait()).await.expect("wait() returns after the shutdown route");
     emulator.shutdown().await;
 }

@@ -187,11 +187,7 @@ async fn egress_none_has_only_loopback() {
     let ifaces: Vec<&str> = dev.lines().filter_map(|l| l.split_once(':')).map(|(i, _)| i.trim()).collect();
     assert_eq!(ifaces, ["lo"], "{dev:?}");
     let flags = term.run("cat /sys/class/net/lo/flags").await;
-    assert_eq!(
-        u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).map(|f| f & 1),
-        Ok(1),
-        "lo is up: {flags:?}"
-    );
+    assert_eq!(u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).map(|f| f & 1), Ok(1), "lo is up: {flags:?}");
     vm.kill().await;
 }
 

@@ -66,8 +66,7 @@ impl Fixture {
     }
 
     async fn mint(&self, id: &str) -> String {
-        let out =
-            self.client.create_microvm_shell_auth_token().microvm_identifier(id).expiration_in_minutes(1).send().await;
+        let out = self.client.create_microvm_shell_auth_token().microvm_identifier(id).expiration_in_minutes(1).send().await;
         out.expect("CreateMicrovmShellAuthToken").auth_token().get("X-aws-proxy-auth").expect("token").clone()
     }
 

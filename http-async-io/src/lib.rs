@@ -9,9 +9,7 @@ use std::time::Duration;
 use async_io::Timer;
 use async_net::TcpStream;
 use aws_smithy_async::rt::sleep::{AsyncSleep, Sleep};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector};
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -104,8 +102,7 @@ where
     let respond = async {
         let (parts, body) = sender.send_request(request).await.map_err(hyper_error)?.into_parts();
         let body = body.collect().await.map_err(hyper_error)?.to_bytes();
-        HttpResponse::try_from(http::Response::from_parts(parts, SdkBody::from(body)))
-            .map_err(|e| ConnectorError::other(e.into(), None))
+        HttpResponse::try_from(http::Response::from_parts(parts, SdkBody::from(body))).map_err(|e| ConnectorError::other(e.into(), None))
     };
     // The connection ending cleanly is not an answer: the response side decides.
     let drive = async {

@@ -15,21 +15,13 @@ use whim_emulator::{Emulator, EmulatorConfig};
 /// A Lambda MicroVMs client on this crate's HTTP client and sleep.
 fn sdk_client(sdk: &aws_types::SdkConfig) -> aws_sdk_lambdamicrovms::Client {
     let sleep = aws_smithy_async::rt::sleep::SharedAsyncSleep::new(whim_http_async_io::AsyncIoSleep);
-    let conf = aws_sdk_lambdamicrovms::config::Builder::from(sdk)
-        .http_client(whim_http_async_io::AsyncIoHttpClient)
-        .sleep_impl(sleep);
+    let conf = aws_sdk_lambdamicrovms::config::Builder::from(sdk).http_client(whim_http_async_io::AsyncIoHttpClient).sleep_impl(sleep);
     aws_sdk_lambdamicrovms::Client::from_conf(conf.build())
 }
 
 /// A hand-built SDK config with the emulator's fixed credentials, pointed at `url`.
 fn sdk_config(url: &str) -> aws_types::SdkConfig {
-    let creds = Credentials::new(
-        whim_emulator::LOCAL_ACCESS_KEY_ID,
-        whim_emulator::LOCAL_SECRET_ACCESS_KEY,
-        None,
-        None,
-        "test",
-    );
+    let creds = Credentials::new(whim_emulator::LOCAL_ACCESS_KEY_ID, whim_emulator::LOCAL_SECRET_ACCESS_KEY, None, None, "test");
     aws_types::SdkConfig::builder()
         .region(Region::new(whim_emulator::LOCAL_REGION))
         .credentials_provider(SharedCredentialsProvider::new(creds))
@@ -117,8 +109,7 @@ fn signed_headers_reach_the_wire_once_in_origin_form() {
         while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).unwrap() == 1 {
             head.push(byte[0]);
         }
-        let reply =
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+        let reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
         tcp.write_all(reply).unwrap();
         String::from_utf8(head).unwrap()
     });
@@ -128,12 +119,8 @@ fn signed_headers_reach_the_wire_once_in_origin_form() {
     let head = server.join().unwrap();
     let target = head.split(' ').nth(1).unwrap();
     assert!(target.starts_with('/'), "not origin-form: {target}");
-    let headers: Vec<(String, &str)> = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim()))
-        .collect();
+    let headers: Vec<(String, &str)> =
+        head.lines().skip(1).filter_map(|l| l.split_once(':')).map(|(name, value)| (name.to_ascii_lowercase(), value.trim())).collect();
     let value = |name: &str| headers.iter().filter(|(n, _)| n == name).map(|(_, v)| *v).collect::<Vec<_>>();
     let auth = value("authorization");
     let signed = auth[0].split("SignedHeaders=").nth(1).unwrap().split(',').next().unwrap();

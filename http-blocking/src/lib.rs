@@ -6,9 +6,7 @@
 //! (by `ureq`); operation and attempt timeouts cannot interrupt a call that blocks.
 
 use aws_smithy_async::rt::sleep::{AsyncSleep, Sleep};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector};
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -71,8 +69,7 @@ impl BlockingConnector {
         };
         let (parts, body) = sent.map_err(connector_error)?.into_parts();
         let bytes = body.into_with_config().limit(MAX_BODY).read_to_vec().map_err(connector_error)?;
-        HttpResponse::try_from(http::Response::from_parts(parts, SdkBody::from(bytes)))
-            .map_err(|e| ConnectorError::other(e.into(), None))
+        HttpResponse::try_from(http::Response::from_parts(parts, SdkBody::from(bytes))).map_err(|e| ConnectorError::other(e.into(), None))
     }
 }
 
@@ -88,9 +85,7 @@ fn connector_error(e: ureq::Error) -> ConnectorError {
     match e {
         E::Timeout(_) => ConnectorError::timeout(e.into()),
         E::Io(ref io) if io.kind() == std::io::ErrorKind::TimedOut => ConnectorError::timeout(e.into()),
-        E::Io(_) | E::HostNotFound | E::ConnectionFailed | E::Protocol(_) | E::Tls(_) | E::Rustls(_) => {
-            ConnectorError::io(e.into())
-        }
+        E::Io(_) | E::HostNotFound | E::ConnectionFailed | E::Protocol(_) | E::Tls(_) | E::Rustls(_) => ConnectorError::io(e.into()),
         _ => ConnectorError::other(e.into(), None),
     }
 }

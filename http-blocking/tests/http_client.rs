@@ -17,9 +17,8 @@ use whim_emulator::{Emulator, EmulatorConfig};
 /// A Lambda MicroVMs client on this crate's HTTP client and sleep.
 fn sdk_client(sdk: &aws_types::SdkConfig) -> aws_sdk_lambdamicrovms::Client {
     let sleep = aws_smithy_async::rt::sleep::SharedAsyncSleep::new(whim_http_blocking::BlockingSleep);
-    let conf = aws_sdk_lambdamicrovms::config::Builder::from(sdk)
-        .http_client(whim_http_blocking::BlockingHttpClient::default())
-        .sleep_impl(sleep);
+    let conf =
+        aws_sdk_lambdamicrovms::config::Builder::from(sdk).http_client(whim_http_blocking::BlockingHttpClient::default()).sleep_impl(sleep);
     aws_sdk_lambdamicrovms::Client::from_conf(conf.build())
 }
 
@@ -27,13 +26,7 @@ use whim_http_blocking::block_on;
 
 /// A hand-built SDK config with the emulator's fixed credentials, pointed at `url`.
 fn sdk_config(url: &str) -> aws_types::SdkConfig {
-    let creds = Credentials::new(
-        whim_emulator::LOCAL_ACCESS_KEY_ID,
-        whim_emulator::LOCAL_SECRET_ACCESS_KEY,
-        None,
-        None,
-        "test",
-    );
+    let creds = Credentials::new(whim_emulator::LOCAL_ACCESS_KEY_ID, whim_emulator::LOCAL_SECRET_ACCESS_KEY, None, None, "test");
     aws_types::SdkConfig::builder()
         .region(Region::new(whim_emulator::LOCAL_REGION))
         .credentials_provider(SharedCredentialsProvider::new(creds))
@@ -58,8 +51,7 @@ fn calls_complete_on_the_calling_thread() {
     let arns: Vec<_> = images.items().iter().map(|i| i.image_arn()).collect();
     assert!(arns.iter().any(|a| a.ends_with(":microvm-image:al2023-1")), "{arns:?}");
 
-    let missing =
-        block_on(client.get_microvm().microvm_identifier("microvm-00000000-0000-0000-0000-000000000000").send());
+    let missing = block_on(client.get_microvm().microvm_identifier("microvm-00000000-0000-0000-0000-000000000000").send());
     let err = missing.expect_err("no such VM");
     assert_eq!(err.code(), Some("ResourceNotFoundException"), "{err:?}");
 }
@@ -117,8 +109,7 @@ fn signed_headers_reach_the_wire_and_ureq_adds_none() {
         while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).unwrap() == 1 {
             head.push(byte[0]);
         }
-        let reply =
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+        let reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
         tcp.write_all(reply).unwrap();
         String::from_utf8(head).unwrap()
     });
@@ -126,12 +117,8 @@ fn signed_headers_reach_the_wire_and_ureq_adds_none() {
     block_on(client.list_managed_microvm_images().send()).expect("an empty listing");
 
     let head = server.join().unwrap();
-    let headers: Vec<(String, &str)> = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim()))
-        .collect();
+    let headers: Vec<(String, &str)> =
+        head.lines().skip(1).filter_map(|l| l.split_once(':')).map(|(name, value)| (name.to_ascii_lowercase(), value.trim())).collect();
     let value = |name: &str| headers.iter().filter(|(n, _)| n == name).map(|(_, v)| *v).collect::<Vec<_>>();
     let auth = value("authorization");
     let signed = auth[0].split("SignedHeaders=").nth(1).unwrap().split(',').next().unwrap();

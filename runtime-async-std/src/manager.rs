@@ -32,12 +32,7 @@ impl Manager {
 
     /// Like [`Manager::launch`], but gives up when `cancel` completes, terminating any VM
     /// it already started.
-    pub async fn launch_until(
-        &self,
-        image: &str,
-        opts: LaunchOptions,
-        cancel: impl Future<Output = ()>,
-    ) -> Result<Sandbox, Error> {
+    pub async fn launch_until(&self, image: &str, opts: LaunchOptions, cancel: impl Future<Output = ()>) -> Result<Sandbox, Error> {
         let mut d = LaunchDriver::new(&self.api, self.api.resolve_image(image).await?, opts);
         let (mut socket, mut cancel) = (None, std::pin::pin!(cancel));
         loop {

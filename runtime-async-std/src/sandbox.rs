@@ -4,8 +4,7 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Stream, S
 use whim_core::exec::{Command, STDIN_CHUNK};
 use whim_core::session::ExecSession;
 use whim_core::shell::ShellClient;
-use whim_sdk::VmInfo;
-use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, Output, ShellEnd, exec_events, nonce, shell_events};
+use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, Output, ShellEnd, VmInfo, exec_events, nonce, shell_events};
 
 use crate::ws::{self, Ws};
 use crate::{Error, Manager};
@@ -79,11 +78,7 @@ impl Sandbox {
             };
             match future::or(async { Woke::Ws(ws.next().await) }, read).await {
                 Woke::Ws(msg) => ws::incoming(msg, |f| s.handle_frame(f)),
-                Woke::Read(Ok(0)) => {
-                    s.close_stdin();
-                    stdin = None;
-                }
-                Woke::Read(n) => s.write_stdin(&buf[..n?]),
+                Woke::Read(n) => s.feed_stdin(&buf[..n?]),
                 Woke::Size(_) => {}
             }
         }
@@ -97,8 +92,7 @@ impl Sandbox {
         mut output: impl AsyncWrite + Unpin,
         mut sizes: impl Stream<Item = (u16, u16)> + Unpin,
     ) -> Result<ShellEnd, Error> {
-        let (mut ws, mut c, mut buf, mut sizes_open) =
-            (self.connection().await?, ShellClient::new(), vec![0u8; 16 * 1024], true);
+        let (mut ws, mut c, mut buf, mut sizes_open) = (self.connection().await?, ShellClient::new(), vec![0u8; 16 * 1024], true);
         loop {
             ws::send_all(&mut ws, || c.poll_transmit()).await?;
             let (shown, end) = shell_events(&mut c);
@@ -108,10 +102,7 @@ impl Sandbox {
                 return end;
             }
             let size = async { if sizes_open { Woke::Size(sizes.next().await) } else { future::pending().await } };
-            let woke = future::or(
-                async { Woke::Ws(ws.next().await) },
-                future::or(async { Woke::Read(input.read(&mut buf).await) }, size),
-            );
+            let woke = future::or(async { Woke::Ws(ws.next().await) }, future::or(async { Woke::Read(input.read(&mut buf).await) }, size));
             match woke.await {
                 Woke::Ws(msg) => ws::incoming(msg, |f| whim_core::shell::feed(&mut c, f)),
                 Woke::Read(Ok(0)) => {

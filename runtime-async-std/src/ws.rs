@@ -35,7 +35,6 @@ pub(crate) async fn connect(url: &str, headers: &[(String, Secret)], via: Option
 }
 
 async fn tls(host: String, tcp: TcpStream) -> Result<futures_rustls::client::TlsStream<TcpStream>, Error> {
-    let name = futures_rustls::pki_types::ServerName::try_from(host)
-        .map_err(|e| Error::ConnectionClosed(format!("bad host name: {e}")))?;
+    let name = futures_rustls::pki_types::ServerName::try_from(host).map_err(|e| Error::ConnectionClosed(format!("bad host name: {e}")))?;
     Ok(whim_http_async_io::TLS.connect(name, tcp).await?)
 }

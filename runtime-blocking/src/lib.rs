@@ -26,17 +26,13 @@ mod ws;
 pub use manager::Manager;
 pub use sandbox::{Sandbox, ShellInput};
 pub use whim_http_blocking::block_on;
-pub use whim_sdk::{
-    EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl,
-    VmInfo,
-};
+pub use whim_sdk::{EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl, VmInfo};
 
 /// A Lambda MicroVMs client for `sdk` whose calls finish on the calling thread.
 #[must_use]
 pub fn sdk_client(sdk: &aws_types::SdkConfig) -> aws_sdk_lambdamicrovms::Client {
     use whim_http_blocking::{BlockingHttpClient, BlockingSleep};
     let sleep = aws_smithy_async::rt::sleep::SharedAsyncSleep::new(BlockingSleep);
-    let conf =
-        aws_sdk_lambdamicrovms::config::Builder::from(sdk).http_client(BlockingHttpClient::default()).sleep_impl(sleep);
+    let conf = aws_sdk_lambdamicrovms::config::Builder::from(sdk).http_client(BlockingHttpClient::default()).sleep_impl(sleep);
     aws_sdk_lambdamicrovms::Client::from_conf(conf.build())
 }

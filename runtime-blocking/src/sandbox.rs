@@ -7,8 +7,7 @@ use std::time::Duration;
 use whim_core::exec::{Command, STDIN_CHUNK};
 use whim_core::session::ExecSession;
 use whim_core::shell::ShellClient;
-use whim_sdk::VmInfo;
-use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, Output, ShellEnd, exec_events, nonce, shell_events};
+use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, Output, ShellEnd, VmInfo, exec_events, nonce, shell_events};
 
 use crate::ws::{self, Ws};
 use crate::{Error, Manager, block_on};
@@ -82,12 +81,7 @@ impl Sandbox {
                 whim_sdk::ws::incoming(Some(msg), |f| s.handle_frame(f));
             } else if let Some(r) = reading {
                 let n = r.read(&mut buf)?;
-                if n == 0 {
-                    s.close_stdin();
-                    stdin = None;
-                } else {
-                    s.write_stdin(&buf[..n]);
-                }
+                s.feed_stdin(&buf[..n]);
             }
         }
     }

@@ -31,10 +31,7 @@ pub(crate) fn connect(url: &str, headers: &[(String, Secret)], via: Option<Socke
         None => {
             let host = req.uri().host().unwrap_or_default().to_owned();
             let port = req.uri().port_u16().unwrap_or(443);
-            (host.as_str(), port)
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| Error::ConnectionClosed(format!("cannot resolve {host}")))?
+            (host.as_str(), port).to_socket_addrs()?.next().ok_or_else(|| Error::ConnectionClosed(format!("cannot resolve {host}")))?
         }
     };
     let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
@@ -60,20 +57,12 @@ impl Ws {
 
     /// The next message: `None` when nothing came within `wait` (immediately when zero).
     pub(crate) fn recv(&mut self, wait: Duration) -> Option<Result<Message, tungstenite::Error>> {
-        let armed = if wait.is_zero() {
-            self.tcp.set_nonblocking(true)
-        } else {
-            self.tcp.set_nonblocking(false).and_then(|()| self.tcp.set_read_timeout(Some(wait)))
-        };
-        if let Err(e) = armed {
+        let timeout = Some(wait).filter(|w| !w.is_zero());
+        if let Err(e) = self.tcp.set_nonblocking(timeout.is_none()).and_then(|()| self.tcp.set_read_timeout(timeout)) {
             return Some(Err(e.into()));
         }
         match self.ws.read() {
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
-            {
-                None
-            }
+            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => None,
             other => Some(other),
         }
     }

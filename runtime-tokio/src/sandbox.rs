@@ -5,8 +5,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use whim_core::exec::{Command, STDIN_CHUNK};
 use whim_core::session::ExecSession;
 use whim_core::shell::ShellClient;
-use whim_sdk::VmInfo;
-use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, Output, ShellEnd, exec_events, nonce, shell_events};
+use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, Output, ShellEnd, VmInfo, exec_events, nonce, shell_events};
 
 use crate::ws::{self, Ws};
 use crate::{Error, Manager};
@@ -67,10 +66,7 @@ impl Sandbox {
             let reading = stdin.is_some() && s.wants_stdin();
             tokio::select! {
                 msg = ws::recv(&mut ws) => { ws::incoming(msg, |f| s.handle_frame(f)); }
-                n = read(&mut stdin, &mut buf), if reading => match n? {
-                    0 => { s.close_stdin(); stdin = None; }
-                    n => s.write_stdin(&buf[..n]),
-                },
+                n = read(&mut stdin, &mut buf), if reading => s.feed_stdin(&buf[..n?]),
             }
         }
     }
@@ -83,8 +79,7 @@ impl Sandbox {
         mut output: impl AsyncWrite + Unpin,
         mut sizes: impl Stream<Item = (u16, u16)> + Unpin,
     ) -> Result<ShellEnd, Error> {
-        let (mut ws, mut c, mut buf, mut sizes_open) =
-            (self.connection().await?, ShellClient::new(), vec![0u8; 16 * 1024], true);
+        let (mut ws, mut c, mut buf, mut sizes_open) = (self.connection().await?, ShellClient::new(), vec![0u8; 16 * 1024], true);
         loop {
             ws::send_all(&mut ws, || c.poll_transmit()).await?;
             let (shown, end) = shell_events(&mut c);

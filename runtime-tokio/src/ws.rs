@@ -29,8 +29,6 @@ pub(crate) async fn connect(url: &str, headers: &[(String, Secret)], via: Option
 }
 
 /// Receives the next message.
-pub(crate) async fn recv(
-    ws: &mut Ws,
-) -> Option<Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>> {
+pub(crate) async fn recv(ws: &mut Ws) -> Option<Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>> {
     futures_util::StreamExt::next(ws).await
 }

@@ -38,8 +38,7 @@ impl Api {
     /// Wraps a client; the region is the one VMs are launched in (connector ARNs name it).
     pub fn new(client: Client, opts: ManagerOptions) -> Result<Api, Error> {
         let region = client.config().region().map(ToString::to_string);
-        let region = region
-            .ok_or_else(|| Error::InvalidOption("no AWS region configured: set --region or AWS_REGION".into()))?;
+        let region = region.ok_or_else(|| Error::InvalidOption("no AWS region configured: set --region or AWS_REGION".into()))?;
         Ok(Api { client, region, opts })
     }
 
@@ -67,13 +66,7 @@ impl Api {
     }
 
     /// RunMicrovm; an unknown image is [`Error::ImageNotFound`].
-    pub async fn run(
-        &self,
-        image: &str,
-        version: Option<String>,
-        ingress: Vec<String>,
-        secs: i32,
-    ) -> Result<VmSnapshot, Error> {
+    pub async fn run(&self, image: &str, version: Option<String>, ingress: Vec<String>, secs: i32) -> Result<VmSnapshot, Error> {
         let r = self
             .client
             .run_microvm()
@@ -86,9 +79,7 @@ impl Api {
         match r {
             Ok(o) => Ok(snapshot(o.microvm_id(), o.state().as_str(), o.endpoint(), o.state_reason())),
             Err(e) => match api("RunMicrovm", e) {
-                Error::Api { code: Some(c), .. } if c == "ResourceNotFoundException" => {
-                    Err(Error::ImageNotFound(image.to_owned()))
-                }
+                Error::Api { code: Some(c), .. } if c == "ResourceNotFoundException" => Err(Error::ImageNotFound(image.to_owned())),
                 other => Err(other),
             },
         }
@@ -96,13 +87,7 @@ impl Api {
 
     /// GetMicrovm as core's snapshot; an unknown id is [`Error::VmNotFound`].
     pub async fn get(&self, id: &str) -> Result<VmSnapshot, Error> {
-        let o = self
-            .client
-            .get_microvm()
-            .microvm_identifier(id)
-            .send()
-            .await
-            .map_err(|e| api("GetMicrovm", e).vm_not_found(id))?;
+        let o = self.client.get_microvm().microvm_identifier(id).send().await.map_err(|e| api("GetMicrovm", e).vm_not_found(id))?;
         Ok(snapshot(o.microvm_id(), o.state().as_str(), o.endpoint(), o.state_reason()))
     }
 
@@ -134,10 +119,6 @@ impl Api {
     /// What `attach` needs: the VM, unless it is gone.
     pub async fn attach(&self, id: &str) -> Result<crate::VmInfo, Error> {
         let vm = self.get(id).await?;
-        if vm.state.is_final() {
-            Err(Error::Terminated(id.to_owned()))
-        } else {
-            Ok(crate::VmInfo::new(vm.id, vm.endpoint, None))
-        }
+        if vm.state.is_final() { Err(Error::Terminated(id.to_owned())) } else { Ok(crate::VmInfo::new(vm.id, vm.endpoint, None)) }
     }
 }

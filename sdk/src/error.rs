@@ -82,9 +82,9 @@ where
     let code = err.code().map(str::to_owned);
     let message = match (err.message(), &err) {
         (Some(m), _) => m.to_owned(),
-        (None, aws_sdk_lambdamicrovms::error::SdkError::ServiceError(_)) => code
-            .clone()
-            .unwrap_or_else(|| "the service refused without a message (region not enabled, or IAM denial)".into()),
+        (None, aws_sdk_lambdamicrovms::error::SdkError::ServiceError(_)) => {
+            code.clone().unwrap_or_else(|| "the service refused without a message (region not enabled, or IAM denial)".into())
+        }
         (None, other) => describe(other),
     };
     Error::Api { operation, code, message }
@@ -106,9 +106,7 @@ impl Error {
     #[must_use]
     pub fn lost(kind: &CloseKind) -> Error {
         match kind {
-            CloseKind::ShellExited => {
-                Error::ConnectionClosed("the remote shell exited before the command finished".into())
-            }
+            CloseKind::ShellExited => Error::ConnectionClosed("the remote shell exited before the command finished".into()),
             CloseKind::Lost { code, reason } => Error::ConnectionClosed(format!(
                 "the connection was lost (close {}{})",
                 code.map_or("none".into(), |c| c.to_string()),

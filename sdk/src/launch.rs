@@ -4,9 +4,7 @@
 use std::time::{Duration, Instant};
 
 use whim_core::endpoint::Secret;
-use whim_core::lifecycle::{
-    DEFAULT_PROVISION_TIMEOUT, Launch, LaunchCommand, LaunchError, LaunchSpec, VmSnapshot, VmState,
-};
+use whim_core::lifecycle::{DEFAULT_PROVISION_TIMEOUT, Launch, LaunchCommand, LaunchError, LaunchSpec, VmSnapshot, VmState};
 use whim_core::ttl::Ttl;
 
 use crate::{Api, Error};
@@ -105,13 +103,7 @@ impl LaunchDriver {
             provision_timeout: opts.provision_timeout.unwrap_or(DEFAULT_PROVISION_TIMEOUT),
         };
         let origin = Instant::now();
-        LaunchDriver {
-            api: api.clone(),
-            machine: Launch::new(Duration::ZERO, spec),
-            origin,
-            running_at: None,
-            run_error: None,
-        }
+        LaunchDriver { api: api.clone(), machine: Launch::new(Duration::ZERO, spec), origin, running_at: None, run_error: None }
     }
 
     fn now(&self) -> Duration {

@@ -21,8 +21,7 @@ pub fn request(url: &str, headers: &[(String, Secret)]) -> Result<Request, Error
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| Error::ConnectionClosed("the token map held an invalid header name".into()))?;
-        let mut v = HeaderValue::from_str(value.expose())
-            .map_err(|_| Error::ConnectionClosed("the token held invalid bytes".into()))?;
+        let mut v = HeaderValue::from_str(value.expose()).map_err(|_| Error::ConnectionClosed("the token held invalid bytes".into()))?;
         v.set_sensitive(true);
         h.insert(name, v);
     }
@@ -47,9 +46,7 @@ pub fn blocking_handshake_error<S: std::io::Read + std::io::Write>(
 ) -> Error {
     match e {
         tungstenite::HandshakeError::Failure(e) => handshake_error(&e),
-        tungstenite::HandshakeError::Interrupted(_) => {
-            Error::ConnectionClosed("the shell handshake was interrupted".into())
-        }
+        tungstenite::HandshakeError::Interrupted(_) => Error::ConnectionClosed("the shell handshake was interrupted".into()),
     }
 }
 
@@ -59,9 +56,7 @@ pub fn to_message(frame: Frame) -> Message {
     match frame {
         Frame::Binary(b) => Message::Binary(b.into()),
         Frame::Text(t) => Message::Text(t.into()),
-        Frame::Close(code, reason) => {
-            Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() }))
-        }
+        Frame::Close(code, reason) => Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() })),
     }
 }
 

@@ -53,11 +53,7 @@ async fn main() {
         vm.terminate().await.expect("terminate");
     }
     println!("runs: {runs}");
-    println!(
-        "RUNNING -> shell attached   median {:?}  max {:?}",
-        median(attach.clone()),
-        attach.iter().max().expect("runs")
-    );
+    println!("RUNNING -> shell attached   median {:?}  max {:?}", median(attach.clone()), attach.iter().max().expect("runs"));
     println!("RunMicrovm -> RUNNING seen  median {:?}", median(running));
     println!("launch -> first exec done   median {:?}", median(first_exec));
     emu.shutdown().await;

@@ -124,8 +124,7 @@ impl Runner {
     }
 
     async fn run_case(&self, case: &Case) -> Vec<StepReport> {
-        let mut sc =
-            Scenario { vars: Vars::new(&self.target.region, &self.account, &case.params), ..Scenario::default() };
+        let mut sc = Scenario { vars: Vars::new(&self.target.region, &self.account, &case.params), ..Scenario::default() };
         let mut out = Vec::new();
         for step in &case.steps {
             let ran = match &sc.stopped {
@@ -168,13 +167,10 @@ impl Runner {
         let path = vars.expand(&step.path)?;
         let body = step.body.as_ref().map(|b| vars.expand_json(b)).transpose()?;
         let host = match &step.base_url {
-            Some(base) => {
-                Some(vars.expand(base)?.trim_start_matches("https://").trim_start_matches("http://").to_owned())
-            }
+            Some(base) => Some(vars.expand(base)?.trim_start_matches("https://").trim_start_matches("http://").to_owned()),
             None => None,
         };
-        let headers =
-            step.headers.iter().map(|(k, v)| Ok((k.clone(), vars.expand(v)?))).collect::<Result<_, String>>()?;
+        let headers = step.headers.iter().map(|(k, v)| Ok((k.clone(), vars.expand(v)?))).collect::<Result<_, String>>()?;
         let body = body.map(|b| serde_json::to_vec(&b).unwrap_or_default());
         Ok(Outgoing { method: step.method.clone(), path, signed: host.is_none(), host, headers, body })
     }
@@ -194,15 +190,7 @@ impl Runner {
         }
     }
 
-    fn judge(
-        &self,
-        case: &Case,
-        step: &Step,
-        sc: &Scenario,
-        req: &Outgoing,
-        answer: &Answer,
-        body: Option<&Value>,
-    ) -> Ran {
+    fn judge(&self, case: &Case, step: &Step, sc: &Scenario, req: &Outgoing, answer: &Answer, body: Option<&Value>) -> Ran {
         let error_type = error_type(answer, body);
         if answer.status == 501 || error_type.as_deref() == Some("UnknownOperationException") {
             return Ran { outcome: Outcome::Unimplemented, detail: format!("HTTP {}", answer.status) };
@@ -287,10 +275,7 @@ impl Runner {
             used.push(name.as_str());
         }
         sc.renames.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
-        Ran {
-            outcome: Outcome::Unimplemented,
-            detail: format!("{}; continuing with fallback {}", ran.detail, used.join(", ")),
-        }
+        Ran { outcome: Outcome::Unimplemented, detail: format!("{}; continuing with fallback {}", ran.detail, used.join(", ")) }
     }
 
     fn stop(&self, sc: &mut Scenario, outcome: Outcome, detail: String) -> Ran {

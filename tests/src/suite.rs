@@ -18,7 +18,8 @@ use whim_sdk::{Error, ShellEnd};
 /// for a failed run hook, reference §C.1).
 pub const BROKEN_IMAGE: &str = "whim-broken";
 /// See [`BROKEN_IMAGE`].
-pub const BROKEN_REASON: &str = "Run lifecycle hook returned HTTP status 400. Please check your hook endpoint and application logs for more details.";
+pub const BROKEN_REASON: &str =
+    "Run lifecycle hook returned HTTP status 400. Please check your hook endpoint and application logs for more details.";
 
 /// One step of a scripted interactive shell.
 #[derive(Debug, Clone)]
@@ -78,13 +79,7 @@ impl Emu {
     /// An SDK config for the emulator, built by hand (no aws-config, no tokio needed).
     #[must_use]
     pub fn sdk(&self) -> aws_types::SdkConfig {
-        let creds = Credentials::new(
-            whim_emulator::LOCAL_ACCESS_KEY_ID,
-            whim_emulator::LOCAL_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "suite",
-        );
+        let creds = Credentials::new(whim_emulator::LOCAL_ACCESS_KEY_ID, whim_emulator::LOCAL_SECRET_ACCESS_KEY, None, None, "suite");
         aws_types::SdkConfig::builder()
             .region(Region::new(whim_emulator::LOCAL_REGION))
             .credentials_provider(SharedCredentialsProvider::new(creds))

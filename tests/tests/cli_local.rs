@@ -27,11 +27,7 @@ fn local_needs_no_account_and_reuses_the_emulator() {
     let first = std::fs::read_to_string(state.path().join("emulator.json")).expect("state recorded");
     let o = whim(state.path(), &["--local", "run", "--", "true"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert_eq!(
-        std::fs::read_to_string(state.path().join("emulator.json")).expect("state"),
-        first,
-        "the emulator was reused"
-    );
+    assert_eq!(std::fs::read_to_string(state.path().join("emulator.json")).expect("state"), first, "the emulator was reused");
     let o = whim(state.path(), &["--local", "version"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("local emulator"), "{}", show(&o));
     let o = whim(state.path(), &["emulator", "stop"]);

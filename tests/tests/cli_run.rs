@@ -35,9 +35,7 @@ async fn five_million_lines_intact_five_times() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_output_is_byte_exact() {
     let env = Env::start().await;
-    let o = env
-        .output(&["run", "--", "sh", "-c", "head -c 1048576 /dev/urandom > /tmp/r; cat /tmp/r; sha256sum /tmp/r"])
-        .await;
+    let o = env.output(&["run", "--", "sh", "-c", "head -c 1048576 /dev/urandom > /tmp/r; cat /tmp/r; sha256sum /tmp/r"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(o.stdout.len(), 1_048_576 + 64 + "  /tmp/r\n".len(), "{}", show(&o));
     let (data, sum) = o.stdout.split_at(1_048_576);
@@ -58,20 +56,7 @@ async fn newlines_are_not_translated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arguments_are_quoted_exactly_once() {
     let env = Env::start().await;
-    let args = [
-        "it's",
-        "a  b",
-        "$HOME",
-        "*",
-        "\"q\"",
-        "`id`",
-        "$(touch /tmp/pwned)",
-        "tab\there",
-        "new\nline",
-        "ünï",
-        ";",
-        "\\",
-    ];
+    let args = ["it's", "a  b", "$HOME", "*", "\"q\"", "`id`", "$(touch /tmp/pwned)", "tab\there", "new\nline", "ünï", ";", "\\"];
     let mut argv = vec!["run", "--", "sh", "-c", "printf '%s|' \"$@\"; ls /tmp/pwned 2>/dev/null || printf ok", "sh"];
     argv.extend(args);
     let o = env.output(&argv).await;
@@ -160,13 +145,7 @@ async fn ttl_expiry_terminates_the_vm() {
 async fn restricted_sandbox_refuses_mount_and_user_namespaces() {
     let env = Env::start().await;
     let o = env
-        .output(&[
-            "run",
-            "--",
-            "sh",
-            "-c",
-            "mount -t tmpfs x /mnt 2>&1; echo mount=$?; unshare -U true 2>&1; echo unshare=$?; id -u",
-        ])
+        .output(&["run", "--", "sh", "-c", "mount -t tmpfs x /mnt 2>&1; echo mount=$?; unshare -U true 2>&1; echo unshare=$?; id -u"])
         .await;
     let t = text(&o);
     assert!(t.contains("mount=32") || t.contains("mount=1"), "{t}");

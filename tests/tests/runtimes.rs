@@ -22,11 +22,7 @@ fn via(addr: SocketAddr) -> ManagerOptions {
 
 /// Plays shell steps from a thread: bytes into `input`, sizes into `sizes`; both stay
 /// open for a while afterwards so the shell ends by `exit`, not by EOF.
-fn play(
-    steps: Vec<Step>,
-    mut input: impl FnMut(Vec<u8>) + Send + 'static,
-    mut size: impl FnMut((u16, u16)) + Send + 'static,
-) {
+fn play(steps: Vec<Step>, mut input: impl FnMut(Vec<u8>) + Send + 'static, mut size: impl FnMut((u16, u16)) + Send + 'static) {
     std::thread::spawn(move || {
         for step in steps {
             match step {
@@ -77,8 +73,7 @@ impl Runtime for Tokio {
                 let _ = size_tx.send(s);
             },
         );
-        let sizes =
-            Box::pin(futures_util::stream::unfold(size_rx, |mut rx| async { rx.recv().await.map(|s| (s, rx)) }));
+        let sizes = Box::pin(futures_util::stream::unfold(size_rx, |mut rx| async { rx.recv().await.map(|s| (s, rx)) }));
         let mut out = Vec::new();
         let end = self.rt.block_on(vm.shell(r, &mut out, sizes));
         (out, end)
@@ -120,10 +115,7 @@ struct AsyncIo<E> {
 impl<E: Executor> Runtime for AsyncIo<E> {
     type Vm = whim_async_std::Sandbox;
     fn new(sdk: &aws_types::SdkConfig, addr: SocketAddr) -> Self {
-        AsyncIo {
-            mgr: whim_async_std::Manager::new(sdk, via(addr)).expect("manager"),
-            _executor: std::marker::PhantomData,
-        }
+        AsyncIo { mgr: whim_async_std::Manager::new(sdk, via(addr)).expect("manager"), _executor: std::marker::PhantomData }
     }
     fn launch(&self, image: &str, ttl: &str) -> Result<Self::Vm, Error> {
         E::block_on(self.mgr.launch(image, opts(ttl)))
@@ -177,11 +169,7 @@ impl Runtime for Blocking {
         use whim_blocking::ShellInput;
         let (tx, rx) = std::sync::mpsc::channel();
         let sizes = tx.clone();
-        play(
-            steps,
-            move |b| drop(tx.send(ShellInput::Bytes(b))),
-            move |(c, r)| drop(sizes.send(ShellInput::Resize(c, r))),
-        );
+        play(steps, move |b| drop(tx.send(ShellInput::Bytes(b))), move |(c, r)| drop(sizes.send(ShellInput::Resize(c, r))));
         let mut out = Vec::new();
         let end = vm.shell(&rx, &mut out);
         (out, end)

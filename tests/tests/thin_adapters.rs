@@ -51,10 +51,7 @@ fn code_lines(text: &str) -> usize {
 }
 
 fn crate_lines(dir: &str) -> usize {
-    rust_files(&root().join(dir).join("src"))
-        .iter()
-        .map(|f| code_lines(&std::fs::read_to_string(f).expect("read")))
-        .sum()
+    rust_files(&root().join(dir).join("src")).iter().map(|f| code_lines(&std::fs::read_to_string(f).expect("read"))).sum()
 }
 
 const RUNTIMES: [&str; 3] = ["runtime-tokio", "runtime-async-std", "runtime-blocking"];
@@ -77,15 +74,7 @@ fn each_runtime_crate_is_at_most_a_fifth_of_core() {
 
 #[test]
 fn no_runtime_crate_matches_on_protocol_messages() {
-    let kinds = [
-        "SessionEvent::",
-        "ClientEvent::",
-        "ServerEvent::",
-        "ExecEvent::",
-        "DeframeEvent::",
-        "Message::",
-        "LaunchCommand::",
-    ];
+    let kinds = ["SessionEvent::", "ClientEvent::", "ServerEvent::", "ExecEvent::", "DeframeEvent::", "Message::", "LaunchCommand::"];
     for rt in RUNTIMES {
         for file in rust_files(&root().join(rt).join("src")) {
             let text = std::fs::read_to_string(&file).expect("read");
@@ -110,10 +99,8 @@ fn tree(krate: &str, package: &str) -> String {
 fn non_tokio_runtimes_use_tokio_at_most_for_sync_types_and_never_async_std() {
     for krate in ["whim-async-std", "whim-blocking"] {
         let t = tree(krate, "tokio");
-        let features: Vec<&str> = t
-            .lines()
-            .filter_map(|l| l.strip_prefix("├── tokio feature ").or_else(|| l.strip_prefix("└── tokio feature ")))
-            .collect();
+        let features: Vec<&str> =
+            t.lines().filter_map(|l| l.strip_prefix("├── tokio feature ").or_else(|| l.strip_prefix("└── tokio feature "))).collect();
         assert!(!features.is_empty(), "{krate}: cargo tree gave no tokio features:\n{t}");
         assert!(features.iter().all(|f| *f == "\"default\"" || *f == "\"sync\""), "{krate} enables tokio {features:?}");
         let a = tree(krate, "async-std");

@@ -89,15 +89,9 @@ fn driver_boots_runs_and_streams_stdin() {
     p.write_stdin(b"hello");
     p.close_stdin();
     p.write_stdin(b"ignored");
-    assert_eq!(
-        drain(&mut p),
-        vec![ExecEvent::Transmit(b"00000005hello".to_vec()), ExecEvent::Transmit(b"00000000".to_vec())]
-    );
+    assert_eq!(drain(&mut p), vec![ExecEvent::Transmit(b"00000005hello".to_vec()), ExecEvent::Transmit(b"00000000".to_vec())]);
     p.handle_pty_output(&Deframer::encode(N, b"hello", 0)).unwrap();
-    assert_eq!(
-        drain(&mut p),
-        vec![ExecEvent::Output(b"hello".to_vec()), ExecEvent::Exited(ExitStatus(0)), ExecEvent::Idle]
-    );
+    assert_eq!(drain(&mut p), vec![ExecEvent::Output(b"hello".to_vec()), ExecEvent::Exited(ExitStatus(0)), ExecEvent::Idle]);
 }
 
 #[test]

@@ -98,14 +98,7 @@ fn happy_path_polls_fast_then_attaches() {
 fn dead_before_running_is_provision_failed_with_reason() {
     let svc = Service { run_fails: false, pending_polls: 1, then: VmState::Terminated, refusals: 0, latency_ms: 5 };
     let (out, t) = simulate(&svc, 60_000);
-    assert_eq!(
-        out,
-        Err(LaunchError::ProvisionFailed {
-            id: "microvm-1".into(),
-            state: "TERMINATED".into(),
-            reason: Some("why".into())
-        })
-    );
+    assert_eq!(out, Err(LaunchError::ProvisionFailed { id: "microvm-1".into(), state: "TERMINATED".into(), reason: Some("why".into()) }));
     assert!(!t.terminated, "a terminated VM needs no terminate");
     assert!(out.unwrap_err().to_string().contains("(why)"));
 }

@@ -34,8 +34,7 @@ pub(crate) fn check_connector(arn: &str) -> Result<(), ApiError> {
 
 fn check_shape(identifier: &str) -> Result<(), ApiError> {
     let parts: Vec<&str> = identifier.splitn(6, ':').collect();
-    let ok =
-        parts.len() == 6 && parts[0] == "arn" && !parts[1].is_empty() && !parts[2].is_empty() && !parts[5].is_empty();
+    let ok = parts.len() == 6 && parts[0] == "arn" && !parts[1].is_empty() && !parts[2].is_empty() && !parts[5].is_empty();
     if ok { Ok(()) } else { Err(ApiError::validation(format!("Invalid ARN format: {identifier}"))) }
 }
 
@@ -50,14 +49,9 @@ mod tests {
         let label = check_image_label("ListManagedMicrovmImageVersions", "al2023-1", "1").expect_err("bare");
         assert_eq!(label, ApiError::validation("Invalid ARN format: al2023-1"));
         let slash = "arn:aws:lambda:us-east-1:123456789012:microvm-image/x";
-        assert_eq!(
-            check_image_label("GetMicrovmImage", slash, "1").map_err(|e| e.kind()),
-            Err("AccessDeniedException")
-        );
+        assert_eq!(check_image_label("GetMicrovmImage", slash, "1").map_err(|e| e.kind()), Err("AccessDeniedException"));
         assert!(check_run_image("arn:aws:lambda:us-east-1:123456789012:microvm-image:x").is_ok());
         assert!(check_connector("ALL_INGRESS").is_err());
-        assert!(
-            check_connector("arn:aws:lambda:us-east-1:aws:network-connector:aws-network-connector:ALL_INGRESS").is_ok()
-        );
+        assert!(check_connector("arn:aws:lambda:us-east-1:aws:network-connector:aws-network-connector:ALL_INGRESS").is_ok());
     }
 }

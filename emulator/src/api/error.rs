@@ -103,10 +103,7 @@ mod tests {
     #[test]
     fn not_found_body_has_the_recorded_nulls() {
         let e = ApiError::not_found("MicroVM not found: microvm-1");
-        assert_eq!(
-            e.body(),
-            json!({"message": "MicroVM not found: microvm-1", "resourceId": null, "resourceType": null})
-        );
+        assert_eq!(e.body(), json!({"message": "MicroVM not found: microvm-1", "resourceId": null, "resourceType": null}));
         assert_eq!(ApiError::validation("x").body(), json!({"message": "x"}));
         assert_eq!(ApiError::validation_without_message().body(), json!({"message": null}));
     }

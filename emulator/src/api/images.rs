@@ -34,11 +34,7 @@ pub(crate) async fn get(State(app): State<Arc<App>>, Labels(arn): Labels<String>
 }
 
 /// GET /2025-09-09/microvm-images/{img}/versions
-pub(crate) async fn list_versions(
-    State(app): State<Arc<App>>,
-    Labels(arn): Labels<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult {
+pub(crate) async fn list_versions(State(app): State<Arc<App>>, Labels(arn): Labels<String>, RawQuery(raw): RawQuery) -> ApiResult {
     let query = Query::parse(raw.as_deref());
     let page = PageRequest::from_query(Listing::ImageVersions, &query, &app.cfg.guesses)?;
     let image = find_image(&app, "ListMicrovmImageVersions", &arn)?;
@@ -48,10 +44,7 @@ pub(crate) async fn list_versions(
 }
 
 /// GET /2025-09-09/microvm-images/{img}/versions/{ver}
-pub(crate) async fn get_version(
-    State(app): State<Arc<App>>,
-    Labels((arn, version)): Labels<(String, String)>,
-) -> ApiResult {
+pub(crate) async fn get_version(State(app): State<Arc<App>>, Labels((arn, version)): Labels<(String, String)>) -> ApiResult {
     check_image_label("GetMicrovmImageVersion", &arn, &app.cfg.account)?;
     let missing = || ApiError::not_found(format!("MicroVMImage not found for MicroVMImage: {arn}, Version: {version}"));
     let image = app.images.get(&arn).ok_or_else(missing)?;
@@ -68,11 +61,7 @@ pub(crate) async fn list_managed(State(app): State<Arc<App>>, RawQuery(raw): Raw
 }
 
 /// GET /2025-09-09/managed-microvm-images/{img}/versions — the full managed ARN is required.
-pub(crate) async fn list_managed_versions(
-    State(app): State<Arc<App>>,
-    Labels(arn): Labels<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult {
+pub(crate) async fn list_managed_versions(State(app): State<Arc<App>>, Labels(arn): Labels<String>, RawQuery(raw): RawQuery) -> ApiResult {
     let query = Query::parse(raw.as_deref());
     let page = PageRequest::from_query(Listing::ManagedImageVersions, &query, &app.cfg.guesses)?;
     check_image_label("ListManagedMicrovmImageVersions", &arn, &app.cfg.account)?;

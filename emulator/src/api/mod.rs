@@ -69,10 +69,7 @@ fn lambda_router(app: Arc<App>) -> Router {
         .route(&format!("{V}/microvm-images/{{img}}/versions"), get(images::list_versions))
         .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}"), version_routes())
         .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}/builds"), get(todo_op("ListMicrovmImageBuilds")))
-        .route(
-            &format!("{V}/microvm-images/{{img}}/versions/{{ver}}/builds/{{b}}"),
-            get(todo_op("GetMicrovmImageBuild")),
-        )
+        .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}/builds/{{b}}"), get(todo_op("GetMicrovmImageBuild")))
         .route(&format!("{V}/managed-microvm-images"), get(images::list_managed))
         .route(&format!("{V}/managed-microvm-images/{{img}}/versions"), get(images::list_managed_versions))
         .route("/2017-03-31/tags/{resource}", tag_routes())

@@ -65,8 +65,7 @@ impl PageRequest {
 }
 
 fn page_size(raw: &str, max: usize) -> Result<usize, ApiError> {
-    let n: i64 =
-        raw.parse().map_err(|_| ApiError::serialization(format!("maxResults must be an integer, got '{raw}'")))?;
+    let n: i64 = raw.parse().map_err(|_| ApiError::serialization(format!("maxResults must be an integer, got '{raw}'")))?;
     let mut v = super::input::Violations::default();
     v.at_least("maxResults", n, 1);
     v.at_most("maxResults", n, i64::try_from(max).unwrap_or(i64::MAX));
@@ -110,8 +109,7 @@ mod tests {
         let next = next.expect("more pages");
         assert!(next.ends_with("=="), "{next}");
         let encoded = percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC).to_string();
-        let second =
-            PageRequest::from_query(Listing::Microvms, &query(&format!("maxResults=2&nextToken={encoded}")), &g);
+        let second = PageRequest::from_query(Listing::Microvms, &query(&format!("maxResults=2&nextToken={encoded}")), &g);
         assert_eq!(second.expect("second").page(&items).0, vec![2, 3]);
         let raw = PageRequest::from_query(Listing::Microvms, &query(&format!("nextToken={next}")), &g);
         assert_eq!(raw, Err(ApiError::validation_without_message()));

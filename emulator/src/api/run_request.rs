@@ -151,14 +151,11 @@ mod tests {
         assert!(format!("{e:?}").contains("Value at 'runHookPayload'"));
         assert!(parse(&format!(r#"{{"imageIdentifier":"{arn}","maximumDurationInSeconds":0}}"#)).is_err());
         assert!(parse(&format!(r#"{{"imageIdentifier":"{arn}","maximumDurationInSeconds":28801}}"#)).is_err());
-        let idle = parse(&format!(
-            r#"{{"imageIdentifier":"{arn}","idlePolicy":{{"maxIdleDurationSeconds":60,"suspendedDurationSeconds":0}}}}"#
-        ));
+        let idle =
+            parse(&format!(r#"{{"imageIdentifier":"{arn}","idlePolicy":{{"maxIdleDurationSeconds":60,"suspendedDurationSeconds":0}}}}"#));
         assert!(format!("{:?}", idle.expect_err("no autoResume")).contains("idlePolicy.autoResumeEnabled"));
         assert!(parse(r#"{"imageIdentifier":"whim-default"}"#).is_err());
-        assert!(
-            parse(&format!(r#"{{"imageIdentifier":"{arn}","ingressNetworkConnectors":["ALL_INGRESS"]}}"#)).is_err()
-        );
+        assert!(parse(&format!(r#"{{"imageIdentifier":"{arn}","ingressNetworkConnectors":["ALL_INGRESS"]}}"#)).is_err());
         assert!(is_role_arn("arn:aws:iam::123456789012:role/whim-exec"));
         assert!(!is_role_arn("whim-exec"));
     }

@@ -38,11 +38,7 @@ pub(crate) fn credential_scope(headers: &HeaderMap, uri: &Uri) -> Option<Credent
 fn parse_scope(credential: &str) -> Option<CredentialScope> {
     let parts: Vec<&str> = credential.split('/').collect();
     let [key, date, region, service, terminator] = parts.as_slice() else { return None };
-    let ok = !key.is_empty()
-        && date.len() == 8
-        && !region.is_empty()
-        && !service.is_empty()
-        && *terminator == "aws4_request";
+    let ok = !key.is_empty() && date.len() == 8 && !region.is_empty() && !service.is_empty() && *terminator == "aws4_request";
     ok.then(|| CredentialScope { access_key_id: (*key).into(), region: (*region).into(), service: (*service).into() })
 }
 
@@ -53,14 +49,12 @@ mod tests {
     #[test]
     fn reads_the_scope_from_header_or_query() {
         let mut h = HeaderMap::new();
-        let auth =
-            "AWS4-HMAC-SHA256 Credential=AKID/20261203/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=ab";
+        let auth = "AWS4-HMAC-SHA256 Credential=AKID/20261203/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=ab";
         h.insert(header::AUTHORIZATION, auth.parse().expect("header"));
         let uri: Uri = "/x".parse().expect("uri");
         let scope = credential_scope(&h, &uri).expect("scope");
         assert_eq!((scope.region.as_str(), scope.service.as_str()), ("us-east-1", "lambda"));
-        let presigned: Uri =
-            "/b/k?X-Amz-Credential=AKID%2F20261203%2Fus-east-1%2Fs3%2Faws4_request".parse().expect("uri");
+        let presigned: Uri = "/b/k?X-Amz-Credential=AKID%2F20261203%2Fus-east-1%2Fs3%2Faws4_request".parse().expect("uri");
         assert_eq!(credential_scope(&HeaderMap::new(), &presigned).map(|s| s.service), Some("s3".into()));
         assert_eq!(credential_scope(&HeaderMap::new(), &uri), None);
         h.insert(header::AUTHORIZATION, "Bearer x".parse().expect("header"));

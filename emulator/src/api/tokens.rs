@@ -16,10 +16,10 @@ use crate::state::tokens::{PortGrant, TokenKind};
 use crate::state::vm::Microvm;
 
 /// Recorded: minting a shell token for a VM launched without SHELL_INGRESS.
-const NEEDS_SHELL_INGRESS: &str =
-    "Shell access requires SHELL_INGRESS network connector to be configured on the MicroVM.";
+const NEEDS_SHELL_INGRESS: &str = "Shell access requires SHELL_INGRESS network connector to be configured on the MicroVM.";
 /// Recorded: minting a shell token for a VM with ALL_INGRESS and another ingress connector.
-const ALL_INGRESS_COMBINED: &str = "ALL_INGRESS cannot be combined with other ingress network connectors; use HTTP_INGRESS and/or SHELL_INGRESS instead";
+const ALL_INGRESS_COMBINED: &str =
+    "ALL_INGRESS cannot be combined with other ingress network connectors; use HTTP_INGRESS and/or SHELL_INGRESS instead";
 
 /// POST /2025-09-09/microvms/{id}/shell-auth-token
 pub(crate) async fn shell_token(State(app): State<Arc<App>>, Labels(id): Labels<String>, body: Bytes) -> ApiResult {
@@ -62,9 +62,7 @@ fn mintable(app: &App, id: &str) -> Result<Arc<Microvm>, ApiError> {
     let vm = find(app, id)?;
     // GUESS (§H 23): token mint on a TERMINATED VM was never recorded.
     if app.cfg.guesses.refuse_tokens_for_terminated && vm.state().is_ending() {
-        return Err(ApiError::validation(format!(
-            "The MicroVM {id} has been terminated and its state cannot be changed."
-        )));
+        return Err(ApiError::validation(format!("The MicroVM {id} has been terminated and its state cannot be changed.")));
     }
     Ok(vm)
 }
@@ -89,9 +87,7 @@ fn port_grant(value: &Value, v: &mut Violations) -> Result<PortGrant, ApiError> 
     let mut ranges = Vec::new();
     for item in items {
         let obj = item.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
-            ApiError::serialization(
-                "each allowedPorts element must be an object with exactly one of port, range, allPorts",
-            )
+            ApiError::serialization("each allowedPorts element must be an object with exactly one of port, range, allPorts")
         })?;
         match port_spec(obj, v)? {
             None => return Ok(PortGrant::All),

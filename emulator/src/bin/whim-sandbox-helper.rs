@@ -3,9 +3,6 @@
 
 fn main() {
     whim_emulator::sandbox::run_helper_if_requested();
-    eprintln!(
-        "whim-sandbox-helper: run as `whim-sandbox-helper {}` by the emulator",
-        whim_emulator::sandbox::HELPER_ARG
-    );
+    eprintln!("whim-sandbox-helper: run as `whim-sandbox-helper {}` by the emulator", whim_emulator::sandbox::HELPER_ARG);
     std::process::exit(2);
 }

@@ -93,9 +93,7 @@ pub(crate) async fn handle(app: Arc<App>, host: String, req: Request) -> Respons
 fn app_request(app: &App, grant: &TokenGrant, port: Option<u16>) -> Response {
     let port = port.unwrap_or(DEFAULT_PORT);
     match &grant.kind {
-        TokenKind::App(ports) if app.cfg.guesses.enforce_allowed_ports && !ports.allows(port) => {
-            text(StatusCode::FORBIDDEN, PORT_DENIED)
-        }
+        TokenKind::App(ports) if app.cfg.guesses.enforce_allowed_ports && !ports.allows(port) => text(StatusCode::FORBIDDEN, PORT_DENIED),
         _ => empty(StatusCode::BAD_GATEWAY),
     }
 }
@@ -161,11 +159,7 @@ fn presented(headers: &HeaderMap, subprotocol_only: bool) -> Presented {
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     let has = |name: header::HeaderName, word: &str| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(word)))
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(word)))
     };
     has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "websocket")
 }

@@ -56,12 +56,7 @@ enum End {
 }
 
 /// Serves one WebSocket as one new shell; `activity` is touched on traffic (idle timer).
-pub(crate) async fn serve(
-    socket: WebSocket,
-    shell: Shell,
-    activity: Option<Arc<Microvm>>,
-    cut: tokio::sync::watch::Receiver<u64>,
-) {
+pub(crate) async fn serve(socket: WebSocket, shell: Shell, activity: Option<Arc<Microvm>>, cut: tokio::sync::watch::Receiver<u64>) {
     let session_id = uuid::Uuid::new_v4().to_string();
     let (reader, writer, control) = shell.split();
     let (tx, rx) = socket.split();

@@ -37,8 +37,7 @@ struct CloneArgs {
 /// # Safety
 /// Same contract as `fork()`: the calling process must be single threaded.
 pub(crate) unsafe fn fork_into(cgroup_v2: Option<&Path>, join: &[&Path]) -> Result<ForkResult, String> {
-    let dir =
-        cgroup_v2.and_then(|d| open(d, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok());
+    let dir = cgroup_v2.and_then(|d| open(d, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok());
     // SAFETY: forwarded contract (single threaded).
     let (result, placed) = match dir.as_ref().map(|fd| unsafe { clone_into(fd) }) {
         Some(Ok(result)) => (result, true),
@@ -48,8 +47,7 @@ pub(crate) unsafe fn fork_into(cgroup_v2: Option<&Path>, join: &[&Path]) -> Resu
     if let ForkResult::Child = result {
         let v2_procs = cgroup_v2.filter(|_| !placed).map(|d| d.join("cgroup.procs"));
         for procs in v2_procs.iter().map(|p| p.as_path()).chain(join.iter().copied()) {
-            std::fs::write(procs, std::process::id().to_string())
-                .map_err(|e| format!("join cgroup {}: {e}", procs.display()))?;
+            std::fs::write(procs, std::process::id().to_string()).map_err(|e| format!("join cgroup {}: {e}", procs.display()))?;
         }
     }
     Ok(result)
@@ -63,12 +61,8 @@ pub(crate) unsafe fn fork_into(cgroup_v2: Option<&Path>, join: &[&Path]) -> Resu
 /// pthread_kill/raise or error-checking mutexes (the helper's child only makes plain syscalls,
 /// forks with glibc's fork, and exits).
 unsafe fn clone_into(dir: &OwnedFd) -> nix::Result<ForkResult> {
-    let mut args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: dir.as_raw_fd() as u64,
-        ..CloneArgs::default()
-    };
+    let mut args =
+        CloneArgs { flags: CLONE_INTO_CGROUP, exit_signal: libc::SIGCHLD as u64, cgroup: dir.as_raw_fd() as u64, ..CloneArgs::default() };
     // SAFETY: clone3 reads `args` (size given); without CLONE_VM the child gets a copy of memory.
     let rc = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, size_of::<CloneArgs>()) };
     match rc {

@@ -45,9 +45,7 @@ impl VmCgroup {
             }
         };
         let v2 = find_mount("cgroup2", None).filter(|_| v2).map(|m| CgroupKind::V2(m.join("whim").join(vm_id)));
-        let v1 = find_mount("cgroup", Some("freezer"))
-            .filter(|_| v1)
-            .map(|m| CgroupKind::V1Freezer(m.join("whim").join(vm_id)));
+        let v1 = find_mount("cgroup", Some("freezer")).filter(|_| v1).map(|m| CgroupKind::V1Freezer(m.join("whim").join(vm_id)));
         for kind in [v2, v1].into_iter().flatten() {
             match std::fs::create_dir_all(kind.dir()) {
                 Ok(()) => return VmCgroup { kind: Some(kind) },

@@ -28,8 +28,7 @@ const SH: [&CStr; 2] = [c"/bin/sh", c"-i"];
 
 /// Forks a shell on a new pty; returns its pid and the pty master.
 pub(crate) fn spawn_shell(policy: Option<&Policy>) -> Result<(Pid, OwnedFd), String> {
-    let master =
-        posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open /dev/ptmx: {e}"))?;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open /dev/ptmx: {e}"))?;
     grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
     unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
     let slave = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;

@@ -40,8 +40,7 @@ fn enter_root(args: &HelperArgs, root: &Path) -> Result<(), String> {
         move |e| format!("{what}: {e}")
     }
     // Inherited mounts are locked in the new userns; pivot_root needs a mount of our own.
-    mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(fail("rbind root"))?;
+    mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(fail("rbind root"))?;
     chdir(root).map_err(fail("chdir root"))?;
     let hard = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("proc"), "proc", Some("proc"), hard, None::<&str>).map_err(fail("mount proc"))?;
@@ -49,8 +48,7 @@ fn enter_root(args: &HelperArgs, root: &Path) -> Result<(), String> {
     mount(Some("devpts"), "dev/pts", Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_opts))
         .map_err(fail("mount devpts"))?;
     if args.egress_none {
-        mount(Some("sysfs"), "sys", Some("sysfs"), hard | MsFlags::MS_RDONLY, None::<&str>)
-            .map_err(fail("mount sysfs"))?;
+        mount(Some("sysfs"), "sys", Some("sysfs"), hard | MsFlags::MS_RDONLY, None::<&str>).map_err(fail("mount sysfs"))?;
     }
     pivot_root(".", ".").map_err(fail("pivot_root"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(fail("detach the old root"))?;
@@ -66,12 +64,8 @@ fn enter_root(args: &HelperArgs, root: &Path) -> Result<(), String> {
 /// privileged shell cannot reach the emulator's log through /proc/1/fd. Failures travel over
 /// the control socket (fd 0, which /proc cannot reopen).
 fn detach_stdio() -> Result<(), String> {
-    let null = nix::fcntl::open(
-        "/dev/null",
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| format!("open /dev/null: {e}"))?;
+    let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| format!("open /dev/null: {e}"))?;
     // SAFETY: dup2 onto the standard descriptors of this single-threaded process.
     let ok = unsafe { libc::dup2(null.as_raw_fd(), 1) >= 0 && libc::dup2(null.as_raw_fd(), 2) >= 0 };
     if ok { Ok(()) } else { Err(format!("redirect stdio: {}", std::io::Error::last_os_error())) }
@@ -138,8 +132,7 @@ impl Init {
     }
 
     fn wait(&self) -> nix::Result<(bool, bool)> {
-        let mut fds =
-            [PollFd::new(self.ctl.as_fd(), PollFlags::POLLIN), PollFd::new(self.sigchld.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(self.ctl.as_fd(), PollFlags::POLLIN), PollFd::new(self.sigchld.as_fd(), PollFlags::POLLIN)];
         poll(&mut fds, PollTimeout::NONE)?;
         let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
         Ok((ready(&fds[0]), ready(&fds[1])))

@@ -41,8 +41,7 @@ fn git_toplevel(dir: &Path) -> Option<PathBuf> {
 }
 
 fn normalize(paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> =
-        paths.into_iter().filter_map(|p| std::fs::canonicalize(p).ok()).filter(|p| p != Path::new("/")).collect();
+    let mut out: Vec<PathBuf> = paths.into_iter().filter_map(|p| std::fs::canonicalize(p).ok()).filter(|p| p != Path::new("/")).collect();
     out.sort();
     out.dedup();
     out

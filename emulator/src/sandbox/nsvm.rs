@@ -157,10 +157,9 @@ impl NsVm {
             Some(fd) => unsafe {
                 libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), libc::SIGKILL, 0usize, 0u32);
             },
-            None if !self.table.is_dead() => drop(nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.init_pid),
-                nix::sys::signal::Signal::SIGKILL,
-            )),
+            None if !self.table.is_dead() => {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.init_pid), nix::sys::signal::Signal::SIGKILL);
+            }
             None => {}
         }
     }

@@ -27,9 +27,7 @@ pub fn probe() -> Result<(), String> {
     }
     let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
     if !filesystems.lines().any(|l| l.split_whitespace().last() == Some("overlay")) {
-        return Err(format!(
-            "overlayfs is not available (no 'overlay' in /proc/filesystems): run `modprobe overlay`, or {FALLBACK}"
-        ));
+        return Err(format!("overlayfs is not available (no 'overlay' in /proc/filesystems): run `modprobe overlay`, or {FALLBACK}"));
     }
     try_namespaces(NAMESPACES.iter().fold(0, |all, (flag, _)| all | flag)).or_else(|_| explain_failure())
 }
@@ -49,9 +47,7 @@ fn explain_failure() -> Result<(), String> {
 fn hint(flag: libc::c_int, errno: nix::errno::Errno) -> &'static str {
     use nix::errno::Errno;
     match (flag, errno) {
-        (libc::CLONE_NEWUSER, Errno::EPERM) => {
-            "user namespaces are disabled (or blocked by a seccomp profile, e.g. Docker's default)"
-        }
+        (libc::CLONE_NEWUSER, Errno::EPERM) => "user namespaces are disabled (or blocked by a seccomp profile, e.g. Docker's default)",
         (libc::CLONE_NEWUSER, Errno::ENOSPC) => "the user namespace limit is reached (sysctl user.max_user_namespaces)",
         (_, Errno::EINVAL) => "this kernel was built without that namespace type",
         (_, Errno::ENOSPC) => "the limit for that namespace type is reached (sysctl user.max_*_namespaces)",

@@ -51,8 +51,7 @@ impl Shell {
         let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
         fcntl(&master, FcntlArg::F_SETFL(flags)).map_err(|e| SandboxError::io("set the pty nonblocking", e))?;
         // SAFETY: the OwnedFd is a valid descriptor that AsyncFd owns and never replaces.
-        let master =
-            unsafe { AsyncFd::register(master) }.map_err(|e| SandboxError::io("register the pty with tokio", e))?;
+        let master = unsafe { AsyncFd::register(master) }.map_err(|e| SandboxError::io("register the pty with tokio", e))?;
         Ok(Shell { master: Arc::new(master), pid, exit })
     }
 

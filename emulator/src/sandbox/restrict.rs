@@ -6,9 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use caps::{CapSet, Capability};
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
-};
+use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
 
 /// Docker's default capabilities, the set the real service's shell shows (`CapEff` 00000000a80425fb).
 pub const DOCKER_DEFAULT_CAPS: [Capability; 14] = [
@@ -75,10 +73,7 @@ pub(crate) struct Policy {
 impl Policy {
     /// Compiles the seccomp filters (allocates; call before forking).
     pub(crate) fn restricted() -> Result<Self, String> {
-        let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(40);
+        let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40);
         let filters = vec![x32_guard(), deny_filter()?, clone3_filter()?];
         Ok(Policy { filters, last_cap })
     }
@@ -101,10 +96,7 @@ impl Policy {
         for cap in (0..=self.last_cap).filter(|c| keep & (1u64 << c) == 0) {
             // SAFETY: plain prctl with integer arguments.
             if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) } != 0 {
-                return Err(format!(
-                    "drop capability {cap} from the bounding set: {}",
-                    std::io::Error::last_os_error()
-                ));
+                return Err(format!("drop capability {cap} from the bounding set: {}", std::io::Error::last_os_error()));
             }
         }
         let set: HashSet<Capability> = DOCKER_DEFAULT_CAPS.into_iter().collect();
@@ -154,12 +146,7 @@ fn x32_guard() -> BpfProgram {
     const X32_SYSCALL_BIT: u32 = 0x4000_0000;
     let stmt = |code: u32, k: u32| seccompiler::sock_filter { code: code as u16, jt: 0, jf: 0, k };
     let ld_nr = stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0);
-    let jge = seccompiler::sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 1,
-        k: X32_SYSCALL_BIT,
-    };
+    let jge = seccompiler::sock_filter { code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16, jt: 0, jf: 1, k: X32_SYSCALL_BIT };
     let deny = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
     let allow = stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW);
     vec![ld_nr, jge, deny, allow]

@@ -65,12 +65,7 @@ fn overlay(lower: &Path, base: &Path) -> Result<PathBuf, String> {
     for dir in ["upper", "work", "root"] {
         mkdir(&base.join(dir))?;
     }
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        escape(lower)?,
-        escape(&base.join("upper"))?,
-        escape(&base.join("work"))?
-    );
+    let opts = format!("lowerdir={},upperdir={},workdir={}", escape(lower)?, escape(&base.join("upper"))?, escape(&base.join("work"))?);
     let root = base.join("root");
     mount(Some("overlay"), &root, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
         .map_err(|e| format!("mount overlay ({opts}) on {}: {e}", root.display()))?;
@@ -160,8 +155,7 @@ fn existing_or_new_dir(root: &Path, rel: &str) -> Option<PathBuf> {
 
 fn tmpfs(target: &Path, opts: &str) -> Step {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some(opts))
-        .map_err(|e| format!("mount tmpfs ({opts}) on {}: {e}", target.display()))
+    mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some(opts)).map_err(|e| format!("mount tmpfs ({opts}) on {}: {e}", target.display()))
 }
 
 fn bind(source: &Path, target: &Path, extra: MsFlags) -> Step {
@@ -176,8 +170,7 @@ fn bind_readonly(source: &Path, target: &Path) -> Step {
 }
 
 fn mount_flags(target: &str, flags: MsFlags) -> Step {
-    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
-        .map_err(|e| format!("mount --make-private {target}: {e}"))
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(|e| format!("mount --make-private {target}: {e}"))
 }
 
 fn mkdir(path: &Path) -> Step {

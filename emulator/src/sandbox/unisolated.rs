@@ -122,8 +122,7 @@ fn open_pty() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     unlockpt(&master).map_err(pty("unlockpt"))?;
     let name = CString::new(ptsname_r(&master).map_err(pty("ptsname"))?).unwrap_or_default();
     let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let slave =
-        nix::fcntl::open(name.as_c_str(), flags, nix::sys::stat::Mode::empty()).map_err(pty("open the pty slave"))?;
+    let slave = nix::fcntl::open(name.as_c_str(), flags, nix::sys::stat::Mode::empty()).map_err(pty("open the pty slave"))?;
     Ok((master.into(), slave))
 }
 

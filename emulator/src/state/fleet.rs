@@ -183,8 +183,7 @@ async fn boot(fleet: Arc<Fleet>, vm: Arc<Microvm>) {
     }
     let mut sandbox_cfg = fleet.cfg.sandbox.clone();
     sandbox_cfg.image_root = vm.spec.image_root.clone();
-    let (booted, ()) =
-        tokio::join!(sandbox::Vm::boot(&sandbox_cfg, &vm.id), tokio::time::sleep(fleet.cfg.pending_delay));
+    let (booted, ()) = tokio::join!(sandbox::Vm::boot(&sandbox_cfg, &vm.id), tokio::time::sleep(fleet.cfg.pending_delay));
     let mut slot = vm.sandbox.lock().await;
     match booted {
         Ok(sbx) if vm.state() == VmState::Pending => {

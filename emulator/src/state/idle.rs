@@ -69,8 +69,7 @@ mod tests {
     #[tokio::test]
     async fn idle_vm_is_suspended_then_terminated() {
         let fleet = Fleet::new(Arc::new(EmulatorConfig::local_default()));
-        let policy =
-            IdlePolicy { max_idle_duration_seconds: 60, suspended_duration_seconds: 0, auto_resume_enabled: false };
+        let policy = IdlePolicy { max_idle_duration_seconds: 60, suspended_duration_seconds: 0, auto_resume_enabled: false };
         let spec = VmSpec {
             image_arn: "arn:aws:lambda:us-east-1:123456789012:microvm-image:x".into(),
             image_version: "1.0".into(),

@@ -127,13 +127,8 @@ pub(crate) struct Microvm {
 impl Microvm {
     /// A new PENDING VM with fresh ids.
     pub(crate) fn new(region: &str, spec: VmSpec) -> Self {
-        let status = VmStatus {
-            state: VmState::Pending,
-            state_reason: None,
-            terminated_at: None,
-            idle_suspended: false,
-            suspended_since: None,
-        };
+        let status =
+            VmStatus { state: VmState::Pending, state_reason: None, terminated_at: None, idle_suspended: false, suspended_since: None };
         Self {
             id: format!("microvm-{}", uuid::Uuid::new_v4()),
             endpoint_host: format!("{}.lambda-microvm.{region}.on.aws", uuid::Uuid::new_v4()),

@@ -86,12 +86,7 @@ fn build(target: &Target, req: &Outgoing) -> anyhow::Result<http::Request<Full<B
 }
 
 /// SigV4 with the aws-sigv4 crate (service `lambda`), never by hand.
-fn sign_request(
-    target: &Target,
-    host: &str,
-    request: &mut http::Request<Full<Bytes>>,
-    body: &[u8],
-) -> anyhow::Result<()> {
+fn sign_request(target: &Target, host: &str, request: &mut http::Request<Full<Bytes>>, body: &[u8]) -> anyhow::Result<()> {
     let creds = Credentials::new(&target.access_key_id, &target.secret_access_key, None, None, "conformance");
     let identity: Identity = creds.into();
     let params = v4::SigningParams::builder()
@@ -103,11 +98,8 @@ fn sign_request(
         .build()?
         .into();
     let url = format!("http://{host}{}", request.uri());
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+    let headers: Vec<(String, String)> =
+        request.headers().iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect();
     let signable = SignableRequest::new(
         request.method().as_str(),
         url,

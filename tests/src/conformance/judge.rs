@@ -13,12 +13,7 @@ pub(super) fn error_type(answer: &Answer, body: Option<&Value>) -> Option<String
     Some(after_hash.split(':').next().unwrap_or(after_hash).to_owned())
 }
 
-pub(super) fn check_expect(
-    expect: &Expect,
-    answer: &Answer,
-    error_type: Option<&str>,
-    body: Option<&Value>,
-) -> Vec<String> {
+pub(super) fn check_expect(expect: &Expect, answer: &Answer, error_type: Option<&str>, body: Option<&Value>) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some(status) = expect.status
         && answer.status != status
@@ -59,8 +54,7 @@ pub(super) fn compare_bodies(recorded: &[u8], got: &[u8], renames: &[(String, St
     match (serde_json::from_slice::<Value>(recorded), serde_json::from_slice::<Value>(got)) {
         (Ok(want), Ok(have)) => {
             let want = normalise::normalise(&want);
-            let have: Value =
-                serde_json::from_str(&rename(normalise::normalise(&have).to_string())).unwrap_or(Value::Null);
+            let have: Value = serde_json::from_str(&rename(normalise::normalise(&have).to_string())).unwrap_or(Value::Null);
             (want != have).then(|| format!("recorded {want} vs emulator {have}"))
         }
         _ => {
@@ -77,16 +71,14 @@ mod tests {
 
     #[test]
     fn fixture_comparison_maps_fallback_names_and_catches_missing_nulls() {
-        let recorded =
-            br#"{"a":null,"imageArn":"arn:aws:lambda:us-east-2:123456789012:microvm-image:m80-x","startedAt":1.0}"#;
+        let recorded = br#"{"a":null,"imageArn":"arn:aws:lambda:us-east-2:123456789012:microvm-image:m80-x","startedAt":1.0}"#;
         let same = br#"{"a":null,"imageArn":"arn:aws:lambda:us-east-1:123456789012:microvm-image:whim-default","startedAt":2.5}"#;
         let renames = vec![(
             "arn:aws:lambda:REGION:ACCOUNT:microvm-image:whim-default".to_owned(),
             "arn:aws:lambda:REGION:ACCOUNT:microvm-image:m80-x".to_owned(),
         )];
         assert_eq!(compare_bodies(recorded, same, &renames), None);
-        let missing =
-            br#"{"imageArn":"arn:aws:lambda:us-east-1:123456789012:microvm-image:whim-default","startedAt":2.5}"#;
+        let missing = br#"{"imageArn":"arn:aws:lambda:us-east-1:123456789012:microvm-image:whim-default","startedAt":2.5}"#;
         assert!(compare_bodies(recorded, missing, &renames).is_some());
         assert!(compare_bodies(recorded, same, &[]).is_some());
         assert_eq!(compare_bodies(b"Request missing authentication", b"Request missing authentication", &[]), None);
@@ -94,8 +86,7 @@ mod tests {
 
     #[test]
     fn error_type_is_reduced_to_the_bare_name() {
-        let answer =
-            Answer { status: 400, error_type_header: Some("ThrottlingException:http://internal".into()), body: vec![] };
+        let answer = Answer { status: 400, error_type_header: Some("ThrottlingException:http://internal".into()), body: vec![] };
         assert_eq!(error_type(&answer, None).as_deref(), Some("ThrottlingException"));
         let answer = Answer { status: 400, error_type_header: None, body: vec![] };
         let body = serde_json::json!({"__type": "com.amazon#ValidationException"});

@@ -9,16 +9,12 @@ use serde_json::{Map, Value};
 use super::case::{ItemShape, at_path};
 
 static ARN: LazyLock<Regex> = LazyLock::new(|| re(r"arn:([a-z-]+):([a-z0-9-]+):([^:\s]*):([^:\s]*):"));
-static UUID: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
+static UUID: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
 static ACCOUNT: LazyLock<Regex> = LazyLock::new(|| re(r"(^|[^0-9])[0-9]{12}([^0-9]|$)"));
 static REGION: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"\b(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov)-(north|south|east|west|central|northeast|southeast|northwest|southwest)-[0-9]\b",
-    )
+    re(r"\b(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov)-(north|south|east|west|central|northeast|southeast|northwest|southwest)-[0-9]\b")
 });
-static ISO_TIME: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"));
+static ISO_TIME: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"));
 static SHORT_ID: LazyLock<Regex> = LazyLock::new(|| re(r"\b(sg|subnet|vpc|eni|nc|igw|rtb)-[0-9a-f]{8,17}\b"));
 static BUCKET: LazyLock<Regex> = LazyLock::new(|| re(r"^([A-Z_]+)#\d{8}$"));
 
@@ -78,9 +74,7 @@ fn is_secret_key(key: &str) -> bool {
 
 fn is_time_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.contains("time")
-        || k.starts_with("expir")
-        || ["createdat", "updatedat", "startedat", "terminatedat"].contains(&k.as_str())
+    k.contains("time") || k.starts_with("expir") || ["createdat", "updatedat", "startedat", "terminatedat"].contains(&k.as_str())
 }
 
 /// Every member of `want` is in `got` with an equal value (recursively for objects).

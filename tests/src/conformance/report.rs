@@ -72,15 +72,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(out, "{:<20} {:<36} {:<32} {:<14} detail", "case", "step", "operation", "outcome");
         for s in &self.steps {
-            let _ = writeln!(
-                out,
-                "{:<20} {:<36} {:<32} {:<14} {}",
-                s.case,
-                s.step,
-                s.operation,
-                s.outcome.label(),
-                s.detail
-            );
+            let _ = writeln!(out, "{:<20} {:<36} {:<32} {:<14} {}", s.case, s.step, s.operation, s.outcome.label(), s.detail);
         }
         let _ = writeln!(
             out,
