@@ -63,8 +63,10 @@ impl Sandbox {
         loop {
             ws::send_all(&mut ws, || s.poll_transmit()).await?;
             let (output, end) = exec_events(&mut s);
-            out.write_all(&output).await?;
-            out.flush().await?;
+            if !output.is_empty() {
+                out.write_all(&output).await?;
+                out.flush().await?;
+            }
             if let Some(end) = end {
                 self.session = Some((ws, s));
                 return end;
@@ -96,8 +98,10 @@ impl Sandbox {
         loop {
             ws::send_all(&mut ws, || c.poll_transmit()).await?;
             let (shown, end) = shell_events(&mut c);
-            output.write_all(&shown).await?;
-            output.flush().await?;
+            if !shown.is_empty() {
+                output.write_all(&shown).await?;
+                output.flush().await?;
+            }
             if let Some(end) = end {
                 return end;
             }

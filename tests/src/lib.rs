@@ -1,4 +1,5 @@
 //! Conformance and end-to-end test support for whim.
 
 pub mod conformance;
+pub mod runtimes;
 pub mod suite;
