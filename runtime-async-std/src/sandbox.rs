@@ -106,7 +106,8 @@ impl Sandbox {
                 return end;
             }
             let size = async { if sizes_open { Woke::Size(sizes.next().await) } else { future::pending().await } };
-            let woke = future::or(async { Woke::Ws(ws.next().await) }, future::or(async { Woke::Read(input.read(&mut buf).await) }, size));
+            // A size change goes out before input typed after it; `or` polls its first future first.
+            let woke = future::or(size, future::or(async { Woke::Ws(ws.next().await) }, async { Woke::Read(input.read(&mut buf).await) }));
             match woke.await {
                 Woke::Ws(msg) => ws::incoming(msg, |f| whim_core::shell::feed(&mut c, f)),
                 Woke::Read(Ok(0)) => {

@@ -92,15 +92,17 @@ impl Sandbox {
             if let Some(end) = end {
                 return end;
             }
+            // Biased: a size change goes out before input typed after it.
             tokio::select! {
+                biased;
+                size = sizes.next(), if sizes_open => match size {
+                    Some((cols, rows)) => { let _ = c.resize(cols, rows); }
+                    None => sizes_open = false,
+                },
                 msg = ws::recv(&mut ws) => { ws::incoming(msg, |f| whim_core::shell::feed(&mut c, f)); }
                 n = input.read(&mut buf) => match n? {
                     0 => { c.close(); ws::send_all(&mut ws, || c.poll_transmit()).await?; return Ok(ShellEnd::Detached); }
                     n => c.send_input(&buf[..n])?,
-                },
-                size = sizes.next(), if sizes_open => match size {
-                    Some((cols, rows)) => { let _ = c.resize(cols, rows); }
-                    None => sizes_open = false,
                 },
             }
         }
