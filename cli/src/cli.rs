@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
-use crate::{EXIT_WHIM_FAILED, aws, local, run, term};
+use crate::{EXIT_WHIM_FAILED, aws, local, run, term, vms};
 
 /// Throwaway root shells in AWS Lambda MicroVMs.
 #[derive(Debug, Parser)]
@@ -70,9 +70,81 @@ pub enum Cmd {
         /// Time to live: 90s, 25m, 2h (default 25m, at most 8h).
         #[arg(long)]
         ttl: Option<String>,
+        /// Kill the command (its whole process group) after this long and exit 124.
+        #[arg(long)]
+        timeout: Option<String>,
         /// The command and its arguments.
         #[arg(last = true, required = true, num_args = 1..)]
         cmd: Vec<std::ffi::OsString>,
+    },
+    /// Start a VM and print its id; it runs until its TTL, `whim terminate` or `whim gc`.
+    Launch {
+        /// Image name or ARN.
+        #[arg(long)]
+        image: Option<String>,
+        /// Time to live: 90s, 25m, 2h (default 25m, at most 8h).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Print only the id.
+        #[arg(short, long, conflicts_with = "json")]
+        quiet: bool,
+        /// Print one JSON object: id, state, endpoint, image, ttl (seconds).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Terminate VMs (an already terminated VM is not an error).
+    Terminate {
+        /// The VMs.
+        #[arg(required = true, num_args = 1..)]
+        ids: Vec<String>,
+    },
+    /// Run CMD in an existing VM: output streamed, stdin forwarded, its exit code returned.
+    Exec {
+        /// The VM.
+        id: String,
+        /// Kill the command (its whole process group) after this long and exit 124.
+        #[arg(long)]
+        timeout: Option<String>,
+        /// Print one JSON object {id, exit_code, output} (or {id, exit_code, error}) instead.
+        #[arg(long)]
+        json: bool,
+        /// The command and its arguments.
+        #[arg(last = true, required = true, num_args = 1..)]
+        cmd: Vec<std::ffi::OsString>,
+    },
+    /// List your VMs (launched from your account's images) like `docker ps`.
+    Ps {
+        /// Print only the ids.
+        #[arg(short, long, conflicts_with = "json")]
+        quiet: bool,
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+        /// Include terminated VMs.
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Terminate your VMs (launched from your account's images), after confirmation.
+    Gc {
+        /// Only VMs at least this old: 90s, 25m, 2h.
+        #[arg(long)]
+        older_than: Option<String>,
+        /// Do not ask.
+        #[arg(short, long)]
+        yes: bool,
+        /// List what would be terminated, terminate nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Suspend a VM (memory and disk are kept) and wait until it is SUSPENDED.
+    Suspend {
+        /// The VM.
+        id: String,
+    },
+    /// Resume a suspended VM and wait until it is RUNNING.
+    Resume {
+        /// The VM.
+        id: String,
     },
     /// Version, commit and the backend whim would talk to.
     Version,
@@ -127,7 +199,14 @@ pub async fn dispatch(args: Args) -> u8 {
     let result = match args.command {
         None => term::shell(&g, None, args.shell).await,
         Some(Cmd::Shell { id, opts }) => term::shell(&g, id, opts).await,
-        Some(Cmd::Run { image, ttl, cmd }) => return run::run(&g, image, ttl, cmd).await,
+        Some(Cmd::Run { image, ttl, timeout, cmd }) => return run::run(&g, image, ttl, timeout, cmd).await,
+        Some(Cmd::Exec { id, timeout, json, cmd }) => return vms::exec(&g, id, timeout, json, cmd).await,
+        Some(Cmd::Launch { image, ttl, quiet, json }) => vms::launch(&g, image, ttl, quiet, json).await,
+        Some(Cmd::Terminate { ids }) => vms::terminate(&g, ids).await,
+        Some(Cmd::Ps { quiet, json, all }) => vms::ps(&g, quiet, json, all).await,
+        Some(Cmd::Gc { older_than, yes, dry_run }) => vms::gc(&g, older_than, yes, dry_run).await,
+        Some(Cmd::Suspend { id }) => vms::power(&g, id, true).await,
+        Some(Cmd::Resume { id }) => vms::power(&g, id, false).await,
         Some(Cmd::Version) => version(&g).await,
         Some(Cmd::Emulator { cmd }) => local::emulator(cmd).await,
         Some(Cmd::Completions { shell }) => {

@@ -6,6 +6,7 @@ mod local;
 mod run;
 mod signals;
 mod term;
+mod vms;
 
 use std::process::ExitCode;
 

@@ -10,13 +10,17 @@ use crate::signals::Terminators;
 use crate::{EXIT_INTERRUPTED, aws};
 
 /// Runs `whim run`; returns the exit code.
-pub async fn run(g: &Global, image: Option<String>, ttl: Option<String>, cmd: Vec<std::ffi::OsString>) -> u8 {
+pub async fn run(g: &Global, image: Option<String>, ttl: Option<String>, timeout: Option<String>, cmd: Vec<std::ffi::OsString>) -> u8 {
     let mut sigs = match Terminators::install() {
         Ok(s) => s,
         Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
     };
     let ttl = match ttl.as_deref().map(Ttl::parse).transpose() {
         Ok(t) => t.unwrap_or_default(),
+        Err(e) => return fail(&e),
+    };
+    let timeout = match crate::vms::duration_opt("--timeout", timeout.as_deref()) {
+        Ok(t) => t,
         Err(e) => return fail(&e),
     };
     let mgr = match aws::manager(g).await {
@@ -34,6 +38,7 @@ pub async fn run(g: &Global, image: Option<String>, ttl: Option<String>, cmd: Ve
         Err(e) => return fail(&e),
     };
     tracing::debug!(vm = sb.id(), "launched");
+    sb.set_exec_timeout(timeout);
     let argv: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
     let code = tokio::select! {
         r = exec(&mut sb, &argv) => r,
@@ -49,12 +54,33 @@ pub async fn run(g: &Global, image: Option<String>, ttl: Option<String>, cmd: Ve
     code
 }
 
-async fn exec(sb: &mut Sandbox, argv: &[&[u8]]) -> u8 {
+/// Runs `argv` on `sb` with stdout as its output; the exit code, or whim's failure reported.
+pub async fn exec(sb: &mut Sandbox, argv: &[&[u8]]) -> u8 {
     let mut out = tokio::io::stdout();
+    exec_to(sb, argv, &mut out).await.unwrap_or_else(|e| failure_code(&e))
+}
+
+/// Runs `argv` on `sb`, streaming to `out` and forwarding stdin when it is not a terminal:
+/// the command's exit code (141 when `out` closed early), or whim's error.
+pub async fn exec_to(sb: &mut Sandbox, argv: &[&[u8]], out: &mut (impl tokio::io::AsyncWrite + Unpin)) -> Result<u8, Error> {
     let stdin = (!std::io::stdin().is_terminal()).then(tokio::io::stdin);
-    match sb.exec_streaming(argv, stdin, &mut out).await {
-        Ok(status) => status.0,
-        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 141,
-        Err(e) => fail(&e),
+    match sb.exec_streaming(argv, stdin, out).await {
+        Ok(status) => Ok(status.0),
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(141),
+        Err(e) => Err(e),
     }
 }
+
+/// Reports a failed exec on stderr: 124 when its `--timeout` expired, else 125.
+pub fn failure_code(e: &Error) -> u8 {
+    match e {
+        Error::CommandTimedOut(_) => {
+            eprintln!("whim: {e}");
+            EXIT_TIMED_OUT
+        }
+        _ => fail(e),
+    }
+}
+
+/// `--timeout` expired (CLI.md).
+pub const EXIT_TIMED_OUT: u8 = 124;

@@ -41,7 +41,7 @@ impl std::fmt::Debug for Nonce {
 }
 
 impl Nonce {
-    fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         self.0.iter().fold(String::with_capacity(32), |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s
@@ -136,7 +136,13 @@ fn bootstrap_line(m: &Markers) -> String {
 pub struct Command {
     argv: Vec<Vec<u8>>,
     stdin: bool,
+    timeout_secs: Option<u64>,
 }
+
+/// Seconds between SIGTERM and SIGKILL when a command's timeout expires.
+pub const TIMEOUT_KILL_AFTER_SECS: u64 = 2;
+/// The exit status of a command whose timeout expired (coreutils `timeout`'s).
+pub const TIMED_OUT: ExitStatus = ExitStatus(124);
 
 impl Command {
     /// A command from its argv bytes. `stdin` says whether input will be streamed;
@@ -148,20 +154,57 @@ impl Command {
         if let Some(index) = argv.iter().position(|a| a.contains(&0)) {
             return Err(ExecError::NulInArgument { index });
         }
-        Ok(Self { argv, stdin })
+        Ok(Self { argv, stdin, timeout_secs: None })
+    }
+
+    /// Kills the command, with every process of its process group, once `timeout` passes
+    /// (whole seconds, rounded up): SIGTERM, then SIGKILL [`TIMEOUT_KILL_AFTER_SECS`] later.
+    /// It then ends with [`TIMED_OUT`]. Runs coreutils `timeout` in the VM, which puts the
+    /// command in a process group of its own and signals that group.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.timeout_secs = timeout.map(|t| (t.as_secs() + u64::from(t.subsec_nanos() > 0)).max(1));
+        self
+    }
+
+    /// The timeout, when one was set.
+    #[must_use]
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout_secs.map(std::time::Duration::from_secs)
     }
 
     fn script(&self, m: &Markers) -> String {
         let words: Vec<String> = self.argv.iter().map(|a| quote_word(a)).collect();
-        let run = format!("( {} )", words.join(" "));
-        let end = format!("__s=$?; printf '%s%s%d;' '{}' 'E' \"$__s\"", m.prefix);
+        // The subshell's own stderr is /dev/null, so when the command dies of a signal
+        // bash's report ("Killed", "Terminated") goes nowhere instead of into the output;
+        // the command itself gets the real stderr back (fd 3).
+        let (prefix, wrap, end) = match self.timeout_secs {
+            None => ("", String::new(), "__s=$?".to_owned()),
+            // A command that ignored SIGTERM dies of the SIGKILL sent to the whole group,
+            // `timeout` itself included (137); past the deadline that is a timeout too.
+            Some(secs) => (
+                "__t=$SECONDS; ",
+                format!("timeout -k {TIMEOUT_KILL_AFTER_SECS} {secs} "),
+                format!("__s=$?; [ $__s = 137 ] && [ $((SECONDS - __t)) -gt {secs} ] && __s={}", TIMED_OUT.0),
+            ),
+        };
+        let run = format!("{prefix}( exec 3>&2 2>/dev/null; {wrap}{} 2>&3 3>&- )", words.join(" "));
+        let end = format!("{end}; printf '%s%s%d;' '{}' 'E' \"$__s\"", m.prefix);
         if self.stdin {
             let reader = format!(
                 "trap '' PIPE; while __n=$(dd bs={LEN_DIGITS} count=1 iflag=fullblock status=none) && \
                  [ ${{#__n}} = {LEN_DIGITS} ] && [ \"$__n\" != {STDIN_END} ]; do \
                  dd bs=$((10#$__n)) count=1 iflag=fullblock status=none 2>/dev/null; done"
             );
-            format!("{}; {run} < <({reader}); {end}; wait $! 2>/dev/null; {}\n", m.print('B'), m.print('D'))
+            // The reader's pid is kept and waited for: it must consume every chunk up to
+            // the end marker before the shell reads its next command from the terminal,
+            // even when the command exits without reading. (`wait $!` after `< <(…)` does
+            // not wait for the process substitution.)
+            format!(
+                "{}; exec 7< <({reader}); __p=$!; {run} <&7 7<&-; {end}; exec 7<&-; wait $__p 2>/dev/null; {}\n",
+                m.print('B'),
+                m.print('D')
+            )
         } else {
             format!("{}; {run} </dev/null; {end}; {}\n", m.print('B'), m.print('D'))
         }
@@ -504,7 +547,7 @@ fn parse_status(digits: &[u8]) -> Result<u8, ExecError> {
 }
 
 /// Length of the longest suffix of `hay` that is a proper prefix of `needle`.
-fn partial_suffix(hay: &[u8], needle: &[u8]) -> usize {
+pub(crate) fn partial_suffix(hay: &[u8], needle: &[u8]) -> usize {
     let max = (needle.len() - 1).min(hay.len());
     (1..=max).rev().find(|&k| hay[hay.len() - k..] == needle[..k]).unwrap_or(0)
 }

@@ -13,16 +13,20 @@
 //! 4. sleep until `poll_timeout` or the next I/O, and repeat.
 //!
 //! Modules: [`shell`] (the shell WebSocket protocol), [`exec`] (commands over the pty),
-//! [`lifecycle`] (launch), [`session`] (exec over one WebSocket), [`endpoint`] (URLs, transports, secrets), [`ttl`] (durations).
+//! [`lifecycle`] (launch), [`archive`] (the tar guard), [`session`] (exec over one WebSocket), [`endpoint`] (URLs, transports, secrets), [`ttl`] (durations), [`fleet`] (ownership, listing, gc plans), [`power`] (suspend, resume), [`transfer`] (put/get over the pty).
 #![forbid(unsafe_code)]
 #![forbid(clippy::disallowed_methods, clippy::disallowed_types)]
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod endpoint;
 pub mod exec;
+pub mod fleet;
 pub mod lifecycle;
+pub mod power;
 pub mod session;
 pub mod shell;
+pub mod transfer;
 pub mod ttl;
 
 #[cfg(fuzzing)]

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use crate::exec::{Command, ExecError, ExecEvent, ExitStatus, Nonce, PtyExec};
+use crate::exec::{Command, ExecError, ExecEvent, ExitStatus, Nonce, PtyExec, TIMED_OUT};
 use crate::shell::{ClientEvent, CloseKind, Frame, ShellClient, ShellError};
 
 /// A received WebSocket frame, as the adapter's library hands it over.
@@ -47,6 +47,9 @@ pub enum ExecInterrupted {
     /// The shell went idle without reporting a status.
     #[error("the remote shell reported no exit status")]
     NoStatus,
+    /// The command's timeout expired: it and its process group were killed.
+    #[error("the command timed out after {}s and was killed", .0.as_secs())]
+    TimedOut(std::time::Duration),
 }
 
 /// Commands over one shell session.
@@ -57,6 +60,7 @@ pub struct ExecSession {
     events: VecDeque<SessionEvent>,
     error: Option<ExecError>,
     exited: Option<ExitStatus>,
+    timeout: Option<std::time::Duration>,
 }
 
 impl ExecSession {
@@ -65,7 +69,7 @@ impl ExecSession {
     pub fn new(boot_nonce: Nonce, cols: u16, rows: u16) -> Result<Self, ShellError> {
         let mut client = ShellClient::new();
         client.resize(cols, rows)?;
-        let mut s = Self { client, exec: PtyExec::new(boot_nonce), events: VecDeque::new(), error: None, exited: None };
+        let mut s = Self { client, exec: PtyExec::new(boot_nonce), events: VecDeque::new(), error: None, exited: None, timeout: None };
         s.pump();
         Ok(s)
     }
@@ -78,7 +82,9 @@ impl ExecSession {
 
     /// Starts a command; `nonce` MUST be fresh.
     pub fn start(&mut self, cmd: Command, nonce: Nonce) -> Result<(), ExecError> {
+        let timeout = cmd.timeout();
         self.exec.start(cmd, nonce)?;
+        self.timeout = timeout;
         self.pump();
         Ok(())
     }
@@ -171,11 +177,20 @@ impl ExecSession {
             match ev {
                 SessionEvent::Output(b) => out.extend_from_slice(&b),
                 SessionEvent::Exited(st) => self.exited = Some(st),
-                SessionEvent::Idle => return (out, Some(self.exited.take().ok_or(ExecInterrupted::NoStatus))),
+                SessionEvent::Idle => return (out, Some(self.ended())),
                 SessionEvent::Closed(k) => return (out, Some(Err(ExecInterrupted::Closed(k)))),
             }
         }
         (out, self.error.take().map(|e| Err(ExecInterrupted::Framing(e))))
+    }
+
+    /// How the command that just finished ended.
+    fn ended(&mut self) -> Result<ExitStatus, ExecInterrupted> {
+        match (self.exited.take(), self.timeout.take()) {
+            (None, _) => Err(ExecInterrupted::NoStatus),
+            (Some(TIMED_OUT), Some(t)) => Err(ExecInterrupted::TimedOut(t)),
+            (Some(status), _) => Ok(status),
+        }
     }
 }
 
@@ -183,6 +198,7 @@ impl ExecSession {
 mod tests {
     use super::*;
     use crate::exec::Deframer;
+    use std::time::Duration;
 
     #[test]
     fn bootstrap_waits_for_init_then_runs() {
@@ -221,5 +237,29 @@ mod tests {
         s.handle_frame(Incoming::Close(Some(1006), ""));
         let lost = CloseKind::Lost { code: Some(1006), reason: String::new() };
         assert_eq!(s.poll_progress(), (Vec::new(), Some(Err(ExecInterrupted::Closed(lost)))));
+    }
+
+    #[test]
+    fn a_timed_out_command_is_reported_as_such() {
+        let (boot, n) = (Nonce([8; 16]), Nonce([9; 16]));
+        let mut s = ExecSession::new(boot, 80, 24).unwrap();
+        let cmd = Command::new(vec![b"sleep".to_vec(), b"9".to_vec()], false).unwrap().with_timeout(Some(Duration::from_millis(1500)));
+        assert_eq!(cmd.timeout(), Some(Duration::from_secs(2)), "rounded up to whole seconds");
+        s.start(cmd, n).unwrap();
+        s.handle_frame(Incoming::Text(r#"{"type":"session_init","session_id":"x"}"#));
+        s.handle_frame(Incoming::Binary(format!("WHIM{}R", "08".repeat(16)).as_bytes()));
+        let sent: Vec<u8> = std::iter::from_fn(|| s.poll_transmit())
+            .filter_map(|f| match f {
+                Frame::Binary(b) => Some(b),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert!(String::from_utf8_lossy(&sent).contains("timeout -k 2 2 $'sleep' $'9' 2>&3"), "{}", String::from_utf8_lossy(&sent));
+        s.handle_frame(Incoming::Binary(&Deframer::encode(n, b"", 124)));
+        assert_eq!(s.poll_progress(), (Vec::new(), Some(Err(ExecInterrupted::TimedOut(Duration::from_secs(2))))));
+        s.start(Command::new(vec![b"sh".to_vec()], false).unwrap(), Nonce([10; 16])).unwrap();
+        s.handle_frame(Incoming::Binary(&Deframer::encode(Nonce([10; 16]), b"", 124)));
+        assert_eq!(s.poll_progress(), (Vec::new(), Some(Ok(ExitStatus(124)))), "124 without a timeout is the command's own");
     }
 }

@@ -91,6 +91,18 @@ impl Ttl {
     }
 }
 
+/// A duration the way `ps` shows ages and TTLs: `42s`, `5m`, `2h05m`, `3d4h`.
+#[must_use]
+pub fn format_short(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +116,12 @@ mod tests {
         for bad in ["", "10", "m", "1.5h", "-1s", "1d", "99999999999999999999s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn short_formats() {
+        let f = |s| format_short(Duration::from_secs(s));
+        assert_eq!([f(0), f(59), f(60), f(3599), f(3600), f(3660 + 59), f(90000)], ["0s", "59s", "1m", "59m", "1h00m", "1h01m", "1d1h"]);
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod ws;
 pub use manager::Manager;
 pub use sandbox::Sandbox;
 pub use whim_sdk::{EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl, VmInfo};
+pub use whim_sdk::{GcFilter, GcReport, VmEntry};
 
 /// A Lambda MicroVMs client for `sdk` doing its HTTP and sleeping on async-io.
 #[must_use]

@@ -16,7 +16,7 @@ pub struct Manager {
 impl Manager {
     /// A manager from caller-supplied AWS config (credentials are never discovered here).
     pub fn new(sdk: &aws_types::SdkConfig, opts: ManagerOptions) -> Result<Manager, Error> {
-        Ok(Manager { api: Api::new(crate::sdk_client(sdk), opts)? })
+        Ok(Manager { api: Api::new(crate::sdk_client(sdk), sdk, opts)? })
     }
 
     /// The region VMs are launched in.
@@ -91,5 +91,31 @@ impl Manager {
     /// Terminates a VM; an already terminated VM is not an error.
     pub async fn terminate(&self, id: &str) -> Result<(), Error> {
         self.api.terminate(id).await
+    }
+
+    /// The caller's VMs (launched from images of the caller's own account: VMs cannot be
+    /// tagged), newest first, with state, age and TTL; `all` adds terminated ones.
+    pub async fn list(&self, all: bool) -> Result<Vec<whim_sdk::VmEntry>, Error> {
+        self.api.list(all).await
+    }
+
+    /// The VMs [`Manager::gc`] would terminate now.
+    pub async fn gc_plan(&self, filter: whim_sdk::GcFilter) -> Result<Vec<whim_sdk::VmEntry>, Error> {
+        self.api.gc_plan(filter).await
+    }
+
+    /// Terminates the caller's live VMs that `filter` selects, reporting each.
+    pub async fn gc(&self, filter: whim_sdk::GcFilter) -> Result<whim_sdk::GcReport, Error> {
+        self.api.gc(filter).await
+    }
+
+    /// Suspends VM `id` and waits until it is SUSPENDED (memory and disk are kept).
+    pub async fn suspend(&self, id: &str) -> Result<(), Error> {
+        self.api.suspend(id).await
+    }
+
+    /// Resumes VM `id` and waits until it is RUNNING.
+    pub async fn resume(&self, id: &str) -> Result<(), Error> {
+        self.api.resume(id).await
     }
 }

@@ -1,9 +1,14 @@
 //! [`Sandbox`]: one VM — run commands in it, attach a shell, terminate it.
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Stream, StreamExt, future};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use whim_core::exec::{Command, STDIN_CHUNK};
 use whim_core::session::ExecSession;
 use whim_core::shell::ShellClient;
+
+use whim_sdk::transfer::{GetJob, Limits, PutJob};
 use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, Output, ShellEnd, VmInfo, exec_events, nonce, shell_events};
 
 use crate::ws::{self, Ws};
@@ -16,6 +21,7 @@ pub struct Sandbox {
     vm: VmInfo,
     fresh: Option<Ws>,
     session: Option<(Ws, ExecSession)>,
+    timeout: Option<std::time::Duration>,
 }
 
 /// What woke a drive loop.
@@ -27,7 +33,7 @@ enum Woke<M> {
 
 impl Sandbox {
     pub(crate) fn new(mgr: Manager, vm: VmInfo, fresh: Option<Ws>) -> Sandbox {
-        Sandbox { mgr, vm, fresh, session: None }
+        Sandbox { mgr, vm, fresh, session: None, timeout: None }
     }
 
     async fn connection(&mut self) -> Result<Ws, Error> {
@@ -36,6 +42,12 @@ impl Sandbox {
         }
         let (url, headers) = self.mgr.api.shell_target(self.vm.id(), self.vm.endpoint()).await?;
         ws::connect(&url, &headers, self.mgr.api.opts.vm_endpoint_via).await
+    }
+
+    /// Kills later commands, with their whole process group, once they ran for `timeout`;
+    /// such a command ends with [`Error::CommandTimedOut`] (the VM and the session live on).
+    pub fn set_exec_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.timeout = timeout;
     }
 
     /// Runs `argv` and collects its output.
@@ -53,7 +65,7 @@ impl Sandbox {
         mut stdin: Option<impl AsyncRead + Unpin>,
         out: &mut (impl AsyncWrite + Unpin),
     ) -> Result<ExitStatus, Error> {
-        let cmd = Command::new(argv.iter().map(|a| a.as_ref().to_vec()).collect(), stdin.is_some())?;
+        let cmd = Command::new(argv.iter().map(|a| a.as_ref().to_vec()).collect(), stdin.is_some())?.with_timeout(self.timeout);
         let (mut ws, mut s) = match self.session.take() {
             Some(open) => open,
             None => (self.connection().await?, ExecSession::new(nonce(), EXEC_COLS, EXEC_ROWS)?),
@@ -122,6 +134,30 @@ impl Sandbox {
         }
     }
 
+    /// Copies the local file or directory `local` into the VM's existing directory
+    /// `remote_dir` as `remote_dir/<its last path element>` (`scp -r` semantics); returns
+    /// the remote path. Checksummed; nothing appears remotely unless every byte arrived.
+    pub async fn put(&mut self, local: &Path, remote_dir: &[u8], limits: Limits) -> Result<Vec<u8>, Error> {
+        let (mut job, mut out) = (PutJob::new(local, remote_dir, limits)?, Vec::new());
+        let r = self.exec_streaming(&job.receive_argv(), Some(Blocking(&mut job.packer)), &mut out).await;
+        match job.received(r, &out) {
+            Ok(commit) => job.committed(self.exec(commit).await),
+            Err(e) => {
+                let _ = self.exec(job.abort_argv()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies the VM's file or directory `remote` into the existing local directory
+    /// `local_dir` as `local_dir/<its last path element>`; returns the local path. What the
+    /// VM sends is guarded and extracted beside the destination, then renamed into place.
+    pub async fn get(&mut self, remote: &[u8], local_dir: &Path, limits: Limits) -> Result<PathBuf, Error> {
+        let (mut job, argv) = GetJob::new(remote, local_dir, limits)?;
+        let r = self.exec_streaming(&argv, None::<futures_lite::io::Empty>, &mut Blocking(&mut job)).await;
+        job.finish(r)
+    }
+
     /// Terminates the VM (idempotent).
     pub async fn terminate(mut self) -> Result<(), Error> {
         self.close().await;
@@ -140,5 +176,26 @@ impl std::ops::Deref for Sandbox {
     type Target = VmInfo;
     fn deref(&self) -> &VmInfo {
         &self.vm
+    }
+}
+
+/// Plain file I/O (bounded pieces) as futures-io, for the copy jobs.
+struct Blocking<T>(T);
+
+impl<T: std::io::Read + Unpin> AsyncRead for Blocking<T> {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(self.0.read(buf))
+    }
+}
+
+impl<T: std::io::Write + Unpin> AsyncWrite for Blocking<T> {
+    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(self.0.write(buf))
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(self.0.flush())
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }

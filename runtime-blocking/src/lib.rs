@@ -27,6 +27,7 @@ pub use manager::Manager;
 pub use sandbox::{Sandbox, ShellInput};
 pub use whim_http_blocking::block_on;
 pub use whim_sdk::{EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl, VmInfo};
+pub use whim_sdk::{GcFilter, GcReport, VmEntry};
 
 /// A Lambda MicroVMs client for `sdk` whose calls finish on the calling thread.
 #[must_use]

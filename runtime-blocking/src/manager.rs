@@ -16,7 +16,7 @@ pub struct Manager {
 impl Manager {
     /// A manager from caller-supplied AWS config (credentials are never discovered here).
     pub fn new(sdk: &aws_types::SdkConfig, opts: ManagerOptions) -> Result<Manager, Error> {
-        Ok(Manager { api: Api::new(crate::sdk_client(sdk), opts)? })
+        Ok(Manager { api: Api::new(crate::sdk_client(sdk), sdk, opts)? })
     }
 
     /// The region VMs are launched in.
@@ -73,5 +73,31 @@ impl Manager {
     /// Terminates a VM; an already terminated VM is not an error.
     pub fn terminate(&self, id: &str) -> Result<(), Error> {
         block_on(self.api.terminate(id))
+    }
+
+    /// The caller's VMs (launched from images of the caller's own account: VMs cannot be
+    /// tagged), newest first, with state, age and TTL; `all` adds terminated ones.
+    pub fn list(&self, all: bool) -> Result<Vec<whim_sdk::VmEntry>, Error> {
+        block_on(self.api.list(all))
+    }
+
+    /// The VMs [`Manager::gc`] would terminate now.
+    pub fn gc_plan(&self, filter: whim_sdk::GcFilter) -> Result<Vec<whim_sdk::VmEntry>, Error> {
+        block_on(self.api.gc_plan(filter))
+    }
+
+    /// Terminates the caller's live VMs that `filter` selects, reporting each.
+    pub fn gc(&self, filter: whim_sdk::GcFilter) -> Result<whim_sdk::GcReport, Error> {
+        block_on(self.api.gc(filter))
+    }
+
+    /// Suspends VM `id` and waits until it is SUSPENDED (memory and disk are kept).
+    pub fn suspend(&self, id: &str) -> Result<(), Error> {
+        block_on(self.api.suspend(id))
+    }
+
+    /// Resumes VM `id` and waits until it is RUNNING.
+    pub fn resume(&self, id: &str) -> Result<(), Error> {
+        block_on(self.api.resume(id))
     }
 }

@@ -4,9 +4,12 @@ use std::io::{Read, Write};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
 use whim_core::exec::{Command, STDIN_CHUNK};
 use whim_core::session::ExecSession;
 use whim_core::shell::ShellClient;
+
+use whim_sdk::transfer::{GetJob, Limits, PutJob};
 use whim_sdk::{EXEC_COLS, EXEC_ROWS, ExitStatus, Output, ShellEnd, VmInfo, exec_events, nonce, shell_events};
 
 use crate::ws::{self, Ws};
@@ -28,11 +31,12 @@ pub struct Sandbox {
     vm: VmInfo,
     fresh: Option<Ws>,
     session: Option<(Ws, ExecSession)>,
+    timeout: Option<std::time::Duration>,
 }
 
 impl Sandbox {
     pub(crate) fn new(mgr: Manager, vm: VmInfo, fresh: Option<Ws>) -> Sandbox {
-        Sandbox { mgr, vm, fresh, session: None }
+        Sandbox { mgr, vm, fresh, session: None, timeout: None }
     }
 
     fn connection(&mut self) -> Result<Ws, Error> {
@@ -41,6 +45,12 @@ impl Sandbox {
         }
         let (url, headers) = block_on(self.mgr.api.shell_target(self.vm.id(), self.vm.endpoint()))?;
         ws::connect(&url, &headers, self.mgr.api.opts.vm_endpoint_via)
+    }
+
+    /// Kills later commands, with their whole process group, once they ran for `timeout`;
+    /// such a command ends with [`Error::CommandTimedOut`] (the VM and the session live on).
+    pub fn set_exec_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.timeout = timeout;
     }
 
     /// Runs `argv` and collects its output.
@@ -59,7 +69,7 @@ impl Sandbox {
         mut stdin: Option<impl Read>,
         out: &mut impl Write,
     ) -> Result<ExitStatus, Error> {
-        let cmd = Command::new(argv.iter().map(|a| a.as_ref().to_vec()).collect(), stdin.is_some())?;
+        let cmd = Command::new(argv.iter().map(|a| a.as_ref().to_vec()).collect(), stdin.is_some())?.with_timeout(self.timeout);
         let (mut ws, mut s) = match self.session.take() {
             Some(open) => open,
             None => (self.connection()?, ExecSession::new(nonce(), EXEC_COLS, EXEC_ROWS)?),
@@ -114,6 +124,30 @@ impl Sandbox {
                 whim_sdk::ws::incoming(Some(msg), |f| whim_core::shell::feed(&mut c, f));
             }
         }
+    }
+
+    /// Copies the local file or directory `local` into the VM's existing directory
+    /// `remote_dir` as `remote_dir/<its last path element>` (`scp -r` semantics); returns
+    /// the remote path. Checksummed; nothing appears remotely unless every byte arrived.
+    pub fn put(&mut self, local: &Path, remote_dir: &[u8], limits: Limits) -> Result<Vec<u8>, Error> {
+        let (mut job, mut out) = (PutJob::new(local, remote_dir, limits)?, Vec::new());
+        let r = self.exec_streaming(&job.receive_argv(), Some(&mut job.packer), &mut out);
+        match job.received(r, &out) {
+            Ok(commit) => job.committed(self.exec(commit)),
+            Err(e) => {
+                let _ = self.exec(job.abort_argv());
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies the VM's file or directory `remote` into the existing local directory
+    /// `local_dir` as `local_dir/<its last path element>`; returns the local path. What the
+    /// VM sends is guarded and extracted beside the destination, then renamed into place.
+    pub fn get(&mut self, remote: &[u8], local_dir: &Path, limits: Limits) -> Result<PathBuf, Error> {
+        let (mut job, argv) = GetJob::new(remote, local_dir, limits)?;
+        let r = self.exec_streaming(&argv, None::<std::io::Empty>, &mut job);
+        job.finish(r)
     }
 
     /// Terminates the VM (idempotent).

@@ -19,7 +19,8 @@ pub struct ManagerOptions {
 /// The service calls, on a client the runtime crate built. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Api {
-    client: Client,
+    pub(crate) client: Client,
+    pub(crate) sts: aws_sdk_sts::Client,
     region: String,
     /// How VM endpoints are reached.
     pub opts: ManagerOptions,
@@ -35,11 +36,18 @@ fn snapshot(id: &str, state: &str, endpoint: &str, reason: Option<&str>) -> VmSn
 }
 
 impl Api {
-    /// Wraps a client; the region is the one VMs are launched in (connector ARNs name it).
-    pub fn new(client: Client, opts: ManagerOptions) -> Result<Api, Error> {
+    /// Wraps a client built from `sdk`; the region is the one VMs are launched in
+    /// (connector ARNs name it). The STS client (the caller's account, for ownership) is
+    /// built from `sdk` too, on `client`'s HTTP client and sleep when it has its own.
+    pub fn new(client: Client, sdk: &aws_types::SdkConfig, opts: ManagerOptions) -> Result<Api, Error> {
         let region = client.config().region().map(ToString::to_string);
         let region = region.ok_or_else(|| Error::InvalidOption("no AWS region configured: set --region or AWS_REGION".into()))?;
-        Ok(Api { client, region, opts })
+        let mut sts = aws_sdk_sts::config::Builder::from(sdk);
+        if let Some(http) = client.config().http_client() {
+            sts.set_http_client(Some(http));
+        }
+        sts.set_sleep_impl(client.config().sleep_impl().or_else(|| sdk.sleep_impl()));
+        Ok(Api { sts: aws_sdk_sts::Client::from_conf(sts.build()), client, region, opts })
     }
 
     /// The region VMs are launched in.

@@ -1,8 +1,9 @@
 //! The errors a caller of any whim runtime crate can tell apart.
 
 use aws_sdk_lambdamicrovms::error::ProvideErrorMetadata as _;
+use whim_core::power::PowerError;
 use whim_core::shell::{CloseKind, ShellError};
-use whim_core::{endpoint::EndpointError, exec::ExecError, lifecycle::LaunchError, ttl::DurationError};
+use whim_core::{endpoint::EndpointError, exec::ExecError, lifecycle::LaunchError, transfer::TransferError, ttl::DurationError};
 
 /// Everything that can go wrong, typed so callers can react (and `whim` can pick an exit code).
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum Error {
     /// Launch or an operation took too long.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A command's timeout expired; it and its process group were killed (the VM lives on).
+    #[error("the command timed out after {}s and was killed", .0.as_secs())]
+    CommandTimedOut(std::time::Duration),
     /// The shell connection closed or failed.
     #[error("connection to the VM closed: {0}")]
     ConnectionClosed(String),
@@ -51,6 +55,15 @@ pub enum Error {
     /// The caller interrupted the operation; any VM it started was terminated.
     #[error("interrupted")]
     Interrupted,
+    /// A local file or directory of a copy cannot be used, or the copy exceeds a limit.
+    #[error("{0}")]
+    Local(String),
+    /// The VM sent an archive that failed the guard or is corrupt; nothing was written.
+    #[error("refused what the VM sent: {0}")]
+    Archive(String),
+    /// A copy failed on the VM's side or in transit.
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
     /// Local I/O (the caller's streams).
     #[error("local I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -59,6 +72,16 @@ pub enum Error {
 impl From<DurationError> for Error {
     fn from(e: DurationError) -> Self {
         Error::InvalidOption(e.to_string())
+    }
+}
+
+impl From<PowerError> for Error {
+    fn from(e: PowerError) -> Self {
+        match e {
+            PowerError::Api { operation, message } => Error::Api { operation, code: None, message },
+            PowerError::Ended { id, .. } => Error::Terminated(id),
+            other => Error::Timeout(other.to_string()),
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub fn exec_events(s: &mut ExecSession) -> (Vec<u8>, Option<Result<ExitStatus, E
         r.map_err(|e| match e {
             ExecInterrupted::Closed(k) => Error::lost(&k),
             ExecInterrupted::Framing(e) => e.into(),
+            ExecInterrupted::TimedOut(after) => Error::CommandTimedOut(after),
             other => Error::ConnectionClosed(other.to_string()),
         })
     });

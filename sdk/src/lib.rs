@@ -13,14 +13,18 @@
 mod api;
 mod error;
 mod events;
+mod fleet;
 mod launch;
+pub mod transfer;
 pub mod ws;
 
 pub use api::{Api, ManagerOptions};
 pub use error::{Error, api as api_error};
 pub use events::{ShellEnd, exec_events, shell_events};
+pub use fleet::{GcReport, unix_now};
 pub use launch::{LaunchDriver, LaunchOptions, LaunchStep, LaunchTimings, VmInfo};
 pub use whim_core::exec::ExitStatus;
+pub use whim_core::fleet::{GcFilter, VmEntry};
 pub use whim_core::ttl::Ttl;
 
 /// The pty size commands run with (the service starts at 0x0).

@@ -2,9 +2,11 @@
 //! under async-std's and under smol's executor, and blocking.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
+use whim_sdk::transfer::Limits;
 use whim_sdk::{Error, LaunchOptions, ManagerOptions, ShellEnd, Ttl};
 
 use crate::suite::{Runtime, Step};
@@ -80,6 +82,27 @@ impl Runtime for Tokio {
     fn terminate(&self, vm: Self::Vm) -> Result<(), Error> {
         self.rt.block_on(vm.terminate())
     }
+    fn set_exec_timeout(vm: &mut Self::Vm, timeout: Option<Duration>) {
+        vm.set_exec_timeout(timeout);
+    }
+    fn list(&self, all: bool) -> Result<Vec<whim_sdk::VmEntry>, Error> {
+        self.rt.block_on(self.mgr.list(all))
+    }
+    fn gc(&self, older_than: Option<Duration>) -> Result<whim_sdk::GcReport, Error> {
+        self.rt.block_on(self.mgr.gc(whim_sdk::GcFilter { older_than }))
+    }
+    fn suspend(&self, id: &str) -> Result<(), Error> {
+        self.rt.block_on(self.mgr.suspend(id))
+    }
+    fn resume(&self, id: &str) -> Result<(), Error> {
+        self.rt.block_on(self.mgr.resume(id))
+    }
+    fn put(&self, vm: &mut Self::Vm, path: &Path, remote_dir: &str, limits: Limits) -> Result<Vec<u8>, Error> {
+        self.rt.block_on(vm.put(path, remote_dir.as_bytes(), limits))
+    }
+    fn get(&self, vm: &mut Self::Vm, remote: &str, dir: &Path, limits: Limits) -> Result<PathBuf, Error> {
+        self.rt.block_on(vm.get(remote.as_bytes(), dir, limits))
+    }
     fn run(&self, image: &str, argv: &[&str]) -> Result<(Vec<u8>, i32), Error> {
         let mut out = Vec::new();
         let st = self.rt.block_on(self.mgr.run(image, opts("5m"), argv, None::<&[u8]>, &mut out))?;
@@ -146,6 +169,27 @@ impl<E: Executor> Runtime for AsyncIo<E> {
     fn terminate(&self, vm: Self::Vm) -> Result<(), Error> {
         E::block_on(vm.terminate())
     }
+    fn set_exec_timeout(vm: &mut Self::Vm, timeout: Option<Duration>) {
+        vm.set_exec_timeout(timeout);
+    }
+    fn list(&self, all: bool) -> Result<Vec<whim_sdk::VmEntry>, Error> {
+        E::block_on(self.mgr.list(all))
+    }
+    fn gc(&self, older_than: Option<Duration>) -> Result<whim_sdk::GcReport, Error> {
+        E::block_on(self.mgr.gc(whim_sdk::GcFilter { older_than }))
+    }
+    fn suspend(&self, id: &str) -> Result<(), Error> {
+        E::block_on(self.mgr.suspend(id))
+    }
+    fn resume(&self, id: &str) -> Result<(), Error> {
+        E::block_on(self.mgr.resume(id))
+    }
+    fn put(&self, vm: &mut Self::Vm, path: &Path, remote_dir: &str, limits: Limits) -> Result<Vec<u8>, Error> {
+        E::block_on(vm.put(path, remote_dir.as_bytes(), limits))
+    }
+    fn get(&self, vm: &mut Self::Vm, remote: &str, dir: &Path, limits: Limits) -> Result<PathBuf, Error> {
+        E::block_on(vm.get(remote.as_bytes(), dir, limits))
+    }
     fn run(&self, image: &str, argv: &[&str]) -> Result<(Vec<u8>, i32), Error> {
         let mut out = Vec::new();
         let st = E::block_on(self.mgr.run(image, opts("5m"), argv, None::<futures_lite::io::Empty>, &mut out))?;
@@ -184,6 +228,27 @@ impl Runtime for Blocking {
     }
     fn terminate(&self, vm: Self::Vm) -> Result<(), Error> {
         vm.terminate()
+    }
+    fn set_exec_timeout(vm: &mut Self::Vm, timeout: Option<Duration>) {
+        vm.set_exec_timeout(timeout);
+    }
+    fn list(&self, all: bool) -> Result<Vec<whim_sdk::VmEntry>, Error> {
+        self.0.list(all)
+    }
+    fn gc(&self, older_than: Option<Duration>) -> Result<whim_sdk::GcReport, Error> {
+        self.0.gc(whim_sdk::GcFilter { older_than })
+    }
+    fn suspend(&self, id: &str) -> Result<(), Error> {
+        self.0.suspend(id)
+    }
+    fn resume(&self, id: &str) -> Result<(), Error> {
+        self.0.resume(id)
+    }
+    fn put(&self, vm: &mut Self::Vm, path: &Path, remote_dir: &str, limits: Limits) -> Result<Vec<u8>, Error> {
+        vm.put(path, remote_dir.as_bytes(), limits)
+    }
+    fn get(&self, vm: &mut Self::Vm, remote: &str, dir: &Path, limits: Limits) -> Result<PathBuf, Error> {
+        vm.get(remote.as_bytes(), dir, limits)
     }
     fn run(&self, image: &str, argv: &[&str]) -> Result<(Vec<u8>, i32), Error> {
         let mut out = Vec::new();

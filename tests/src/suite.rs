@@ -4,7 +4,7 @@
 //! it; a later feature adds its scenarios here.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
@@ -12,6 +12,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_lambdamicrovms::config::BehaviorVersion;
 use aws_types::region::Region;
 use sha2::{Digest, Sha256};
+use whim_sdk::transfer::Limits;
 use whim_sdk::{Error, ShellEnd};
 
 /// The image whose VMs die while PENDING, and the reason they give (the service's words
@@ -51,6 +52,20 @@ pub trait Runtime: Sized {
     fn terminate(&self, vm: Self::Vm) -> Result<(), Error>;
     /// Launch, exec, terminate in one call (the library's `Manager::run`).
     fn run(&self, image: &str, argv: &[&str]) -> Result<(Vec<u8>, i32), Error>;
+    /// Kills the VM's later commands after `timeout` (`Sandbox::set_exec_timeout`).
+    fn set_exec_timeout(vm: &mut Self::Vm, timeout: Option<Duration>);
+    /// The caller's VMs (`Manager::list`).
+    fn list(&self, all: bool) -> Result<Vec<whim_sdk::VmEntry>, Error>;
+    /// Terminates the caller's VMs at least `older_than` old (`Manager::gc`).
+    fn gc(&self, older_than: Option<Duration>) -> Result<whim_sdk::GcReport, Error>;
+    /// Suspends VM `id` and waits for SUSPENDED (`Manager::suspend`).
+    fn suspend(&self, id: &str) -> Result<(), Error>;
+    /// Resumes VM `id` and waits for RUNNING (`Manager::resume`).
+    fn resume(&self, id: &str) -> Result<(), Error>;
+    /// Copies local `path` into the VM's directory `remote_dir`; returns the remote path.
+    fn put(&self, vm: &mut Self::Vm, path: &Path, remote_dir: &str, limits: Limits) -> Result<Vec<u8>, Error>;
+    /// Copies the VM's `remote` into the local directory `dir`; returns the local path.
+    fn get(&self, vm: &mut Self::Vm, remote: &str, dir: &Path, limits: Limits) -> Result<PathBuf, Error>;
 }
 
 /// An emulator on its own tokio runtime, serving every runtime under test.
@@ -191,6 +206,10 @@ pub fn stdin_with_eof<R: Runtime>(emu: &Emu) {
     assert_eq!((out.as_slice(), code), (&b""[..], 0));
     let (out, _) = r.exec(&mut vm, &["wc", "-c"], Some(b"x".to_vec())).expect("wc");
     assert_eq!(String::from_utf8_lossy(&out).trim(), "1");
+    let (_, code) = r.exec(&mut vm, &["sh", "-c", "exit 4"], Some(vec![b'x'; 300_000])).expect("unread stdin");
+    assert_eq!(code, 4, "a command that reads none of its input");
+    let (out, code) = r.exec(&mut vm, &["echo", "next"], None).expect("the next command after unread input");
+    assert_eq!((out.as_slice(), code), (&b"next\n"[..], 0), "unread input is never run as a command");
     r.terminate(vm).expect("terminate");
 }
 
@@ -258,6 +277,196 @@ pub fn connection_dropped_mid_exec<R: Runtime>(emu: &Emu) {
     assert_eq!(emu.wait_terminated(&vm.0, 5), "TERMINATED");
 }
 
+/// A local tree with every kind of thing a copy must keep: a file holding every byte
+/// value, an empty file, an empty directory, an in-tree symlink, an executable, a long
+/// name and a name made to break shell quoting.
+pub fn awkward_tree(root: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let top = root.join("tree");
+    let long = "l".repeat(150);
+    std::fs::create_dir_all(top.join("sub/empty-dir")).expect("mkdir");
+    std::fs::create_dir_all(top.join(&long)).expect("mkdir");
+    let every: Vec<u8> = (0..=255u8).cycle().take(256 * 40 + 7).collect();
+    std::fs::write(top.join("sub/every-byte.bin"), &every).expect("write");
+    std::fs::write(top.join("empty"), b"").expect("write");
+    std::fs::write(top.join("-rf my file $(touch pwned).txt"), b"awkward\r\n").expect("write");
+    std::fs::write(top.join(&long).join(&long), b"deep").expect("write");
+    std::fs::write(top.join("run.sh"), b"#!/bin/sh\necho hi\n").expect("write");
+    std::fs::set_permissions(top.join("run.sh"), std::fs::Permissions::from_mode(0o750)).expect("chmod");
+    std::os::unix::fs::symlink("../empty", top.join("sub/link")).expect("symlink");
+    top
+}
+
+/// Every entry below `root`: relative path, kind, permission bits, content or link target.
+pub fn tree_listing(root: &Path) -> Vec<(PathBuf, char, u32, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let md = std::fs::symlink_metadata(&p).expect("stat");
+        let rel = p.strip_prefix(root).expect("below root").to_path_buf();
+        let mode = md.permissions().mode() & 0o777;
+        if md.is_symlink() {
+            out.push((rel, 'l', 0, std::fs::read_link(&p).expect("readlink").as_os_str().as_bytes().to_vec()));
+        } else if md.is_dir() {
+            out.push((rel, 'd', mode, Vec::new()));
+            stack.extend(std::fs::read_dir(&p).expect("readdir").map(|e| e.expect("entry").path()));
+        } else {
+            out.push((rel, 'f', mode, std::fs::read(&p).expect("read")));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// put then get of an awkward tree gives the same names, bytes, modes and symlinks, and
+/// runs nothing a name spells.
+pub fn put_get_round_trip<R: Runtime>(emu: &Emu) {
+    let r: R = emu.runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = awkward_tree(dir.path());
+    let mut vm = r.launch("whim-default", "5m").expect("launch");
+    let (out, code) = r.exec(&mut vm, &["mkdir", "-p", "/tmp/in"], None).expect("mkdir");
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+    let remote = r.put(&mut vm, &tree, "/tmp/in", Limits::default()).expect("put");
+    assert_eq!(remote, b"/tmp/in/tree");
+    let (out, code) = r.exec(&mut vm, &["sh", "-c", "cat '/tmp/in/tree/-rf my file $(touch pwned).txt'; ls -A /tmp/in; for d in . /root /tmp /tmp/in /tmp/in/tree; do test -e $d/pwned && echo PWNED $d; done; true"], None).expect("check");
+    assert_eq!((String::from_utf8_lossy(&out).as_ref(), code), ("awkward\r\ntree\n", 0));
+    let back = tempfile::tempdir().expect("tempdir");
+    let local = r.get(&mut vm, "/tmp/in/tree/", back.path(), Limits::default()).expect("get");
+    assert_eq!(local, back.path().join("tree"));
+    assert_eq!(tree_listing(&local), tree_listing(&tree));
+    let names: Vec<_> = std::fs::read_dir(back.path()).expect("ls").map(|e| e.expect("e").file_name()).collect();
+    assert_eq!(names, ["tree"], "nothing but the copy is left in the destination");
+    let file = r.get(&mut vm, "/tmp/in/tree/sub/every-byte.bin", back.path(), Limits::default()).expect("get a file");
+    assert_eq!(std::fs::read(file).expect("read"), std::fs::read(tree.join("sub/every-byte.bin")).expect("read"));
+    r.terminate(vm).expect("terminate");
+}
+
+/// Missing paths on either side fail loudly, name the path, and copy nothing.
+pub fn copy_failures_are_loud<R: Runtime>(emu: &Emu) {
+    let r: R = emu.runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("f"), b"x").expect("write");
+    let mut vm = r.launch("whim-default", "5m").expect("launch");
+    let msg = |e: Error| e.to_string();
+    let e = msg(r.put(&mut vm, &dir.path().join("f"), "/no/such/dir", Limits::default()).expect_err("put into a missing dir"));
+    assert!(e.contains("/no/such/dir"), "{e}");
+    let e = msg(r.put(&mut vm, &dir.path().join("missing"), "/tmp", Limits::default()).expect_err("put of a missing file"));
+    assert!(e.contains("missing"), "{e}");
+    let e = msg(r.get(&mut vm, "/no/such", dir.path(), Limits::default()).expect_err("get of a missing path"));
+    assert!(e.contains("/no/such"), "{e}");
+    let e = msg(r.get(&mut vm, "/etc/hostname", &dir.path().join("x"), Limits::default()).expect_err("get into a missing dir"));
+    assert!(e.contains("x"), "{e}");
+    let tiny = Limits { compressed_bytes: 1 << 20, uncompressed_bytes: 1 << 20, entries: 100 };
+    let (_, code) =
+        r.exec(&mut vm, &["sh", "-c", "mkdir -p /tmp/big && head -c 3000000 /dev/urandom > /tmp/big/blob"], None).expect("blob");
+    assert_eq!(code, 0);
+    let e = msg(r.get(&mut vm, "/tmp/big", dir.path(), tiny).expect_err("over the cap"));
+    assert!(e.contains("limit") || e.contains("large"), "{e}");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("e").file_name()).collect();
+    assert_eq!(names, ["f"], "a failed get leaves nothing behind");
+    let (out, _) = r.exec(&mut vm, &["sh", "-c", "ls -A /tmp | grep -c whim-put || true"], None).expect("ls");
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "0");
+    r.terminate(vm).expect("terminate");
+}
+
+/// A VM tree whose symlink points outside it is refused whole, and nothing is written.
+pub fn get_refuses_escaping_symlink<R: Runtime>(emu: &Emu) {
+    let r: R = emu.runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut vm = r.launch("whim-default", "5m").expect("launch");
+    let (_, code) = r
+        .exec(
+            &mut vm,
+            &["sh", "-c", "mkdir -p /tmp/h/d && ln -s /etc /tmp/h/link && ln -s ../../.. /tmp/h/d/up && echo x > /tmp/h/d/f"],
+            None,
+        )
+        .expect("setup");
+    assert_eq!(code, 0);
+    let e = r.get(&mut vm, "/tmp/h", dir.path(), Limits::default()).expect_err("escaping symlink");
+    assert!(matches!(e, Error::Archive(_)), "{e:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0, "nothing written");
+    r.terminate(vm).expect("terminate");
+}
+
+/// `list` shows a launched VM with its image and TTL, and no longer after it was
+/// terminated unless `all`.
+pub fn list_owned_until_terminated<R: Runtime>(emu: &Emu) {
+    let r: R = emu.runtime();
+    let vm = r.launch("whim-default", "5m").expect("launch");
+    let id = R::id(&vm);
+    let listed = r.list(false).expect("list");
+    let entry = listed.iter().find(|v| v.id == id).expect("the VM is listed");
+    assert_eq!((entry.state.as_str(), entry.image_name()), ("RUNNING", "whim-default"));
+    let left = entry.ttl_left(whim_sdk::unix_now()).expect("a TTL");
+    assert!(left <= Duration::from_secs(300) && left > Duration::from_secs(240), "{left:?}");
+    assert_eq!(listed.iter().filter(|v| v.id == id).count(), 1, "no duplicates");
+    r.terminate(vm).expect("terminate");
+    assert_eq!(emu.wait_terminated(&id, 5), "TERMINATED");
+    assert!(!r.list(false).expect("list").iter().any(|v| v.id == id), "a terminated VM is not listed");
+    let all = r.list(true).expect("list -a");
+    assert!(all.iter().any(|v| v.id == id && v.state.as_str() == "TERMINATED"), "{all:?}");
+}
+
+/// `gc` with an age filter terminates only the older VM; without one, the rest.
+pub fn gc_by_age<R: Runtime>(emu: &Emu) {
+    let r: R = emu.runtime();
+    let old = R::id(&r.launch("whim-default", "5m").expect("launch"));
+    std::thread::sleep(Duration::from_millis(3100));
+    let new = R::id(&r.launch("whim-default", "5m").expect("launch"));
+    let report = r.gc(Some(Duration::from_secs(3))).expect("gc");
+    let ids = |vms: &[whim_sdk::VmEntry]| vms.iter().map(|v| v.id.clone()).collect::<Vec<_>>();
+    assert_eq!((ids(&report.terminated), report.failed.len()), (vec![old.clone()], 0));
+    assert_eq!(emu.wait_terminated(&old, 5), "TERMINATED");
+    assert_eq!(emu.state(&new), "RUNNING");
+    let report = r.gc(None).expect("gc");
+    assert_eq!(ids(&report.terminated), vec![new.clone()]);
+    assert_eq!(emu.wait_terminated(&new, 5), "TERMINATED");
+    assert!(r.gc(None).expect("gc").terminated.is_empty(), "nothing left");
+}
+
+/// Suspend, then resume, then exec works; a terminated VM refuses in the service's words.
+pub fn suspend_resume_exec<R: Runtime>(emu: &Emu) {
+    let r: R = emu.runtime();
+    let mut vm = r.launch("whim-default", "5m").expect("launch");
+    let id = R::id(&vm);
+    let (_, code) = r.exec(&mut vm, &["sh", "-c", "echo kept > /tmp/state"], None).expect("exec");
+    assert_eq!(code, 0);
+    r.suspend(&id).expect("suspend");
+    assert_eq!(emu.state(&id), "SUSPENDED");
+    r.resume(&id).expect("resume");
+    assert_eq!(emu.state(&id), "RUNNING");
+    let (out, code) = r.exec(&mut vm, &["cat", "/tmp/state"], None).expect("exec after resume");
+    assert_eq!((out.as_slice(), code), (&b"kept\n"[..], 0));
+    r.terminate(vm).expect("terminate");
+    assert_eq!(emu.wait_terminated(&id, 5), "TERMINATED");
+    let e = r.resume(&id).expect_err("resume a terminated VM");
+    assert!(e.to_string().contains("has been terminated and its state cannot be changed"), "{e}");
+    let e = r.suspend("microvm-00000000-0000-0000-0000-000000000000").expect_err("no such VM");
+    assert!(matches!(e, Error::VmNotFound(_)), "{e:?}");
+}
+
+/// A command past its timeout is killed with its whole process group: the error says so
+/// quickly, and no process of it is left.
+pub fn exec_timeout_kills_group<R: Runtime>(emu: &Emu) {
+    let r: R = emu.runtime();
+    let mut vm = r.launch("whim-default", "5m").expect("launch");
+    R::set_exec_timeout(&mut vm, Some(Duration::from_secs(1)));
+    let started = Instant::now();
+    let e = r.exec(&mut vm, &["sh", "-c", "sleep 4242 & sleep 4242"], None).expect_err("times out");
+    assert!(matches!(e, Error::CommandTimedOut(d) if d == Duration::from_secs(1)), "{e:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let (out, code) = r.exec(&mut vm, &["sh", "-c", "echo fast; exit 4"], None).expect("a quick command");
+    assert_eq!((out.as_slice(), code), (&b"fast\n"[..], 4));
+    R::set_exec_timeout(&mut vm, None);
+    let scan = "{ for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done; } 2>/dev/null | grep -c '^sleep 4242' || true";
+    let (out, _) = r.exec(&mut vm, &["sh", "-c", scan], None).expect("scan");
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "0", "no sleep of the timed-out group is left");
+    r.terminate(vm).expect("terminate");
+}
+
 /// Instantiates every scenario for one runtime as `#[test]`s in a module; `$emu` makes
 /// each test's own emulator.
 #[macro_export]
@@ -266,7 +475,8 @@ macro_rules! conformance_suite {
         mod $module {
             use super::*;
             $crate::conformance_suite!(@tests $runtime, $emu; exit_codes, five_million_lines, random_bytes,
-                stdin_with_eof, shell_resize_exit, ttl_expiry, provision_failure, connection_dropped_mid_exec);
+                stdin_with_eof, shell_resize_exit, ttl_expiry, provision_failure, connection_dropped_mid_exec,
+                list_owned_until_terminated, gc_by_age, suspend_resume_exec, exec_timeout_kills_group, put_get_round_trip, copy_failures_are_loud, get_refuses_escaping_symlink);
         }
     };
     (@tests $runtime:ty, $emu:expr; $($scenario:ident),*) => {

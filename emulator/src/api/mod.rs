@@ -10,6 +10,7 @@ mod microvms;
 mod paging;
 mod run_request;
 pub(crate) mod sigv4;
+mod sts;
 mod tokens;
 mod wire;
 
@@ -31,12 +32,13 @@ const V: &str = "/2025-09-09";
 #[derive(Debug, Clone)]
 pub(crate) struct Services {
     lambda: Router,
+    sts: Router,
 }
 
 impl Services {
     /// The services of this emulator over `app`.
     pub(crate) fn new(app: Arc<App>) -> Self {
-        Self { lambda: lambda_router(app) }
+        Self { lambda: lambda_router(app.clone()), sts: sts::router(app) }
     }
 
     /// Answers a control-plane request: unsigned → refused; otherwise by signing service.
@@ -46,6 +48,7 @@ impl Services {
         };
         let router = match scope.service.as_str() {
             "lambda" => self.lambda.clone(),
+            "sts" => self.sts.clone(),
             other => return ApiError::service_not_implemented(other).into_response(),
         };
         match router.oneshot(req).await {
