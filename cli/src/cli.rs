@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
-use crate::{EXIT_WHIM_FAILED, aws, local, run, term, vms};
+use crate::{EXIT_WHIM_FAILED, aws, copy, local, run, term, vms};
 
 /// Throwaway root shells in AWS Lambda MicroVMs.
 #[derive(Debug, Parser)]
@@ -112,6 +112,29 @@ pub enum Cmd {
         #[arg(last = true, required = true, num_args = 1..)]
         cmd: Vec<std::ffi::OsString>,
     },
+    /// Copy a local file or directory into VM ID's directory REMOTE_DIR (as REMOTE_DIR/<name>).
+    Put {
+        /// The VM.
+        id: String,
+        /// The local file or directory.
+        #[arg(value_name = "LOCAL")]
+        source: PathBuf,
+        /// An existing directory in the VM.
+        remote_dir: std::ffi::OsString,
+        #[command(flatten)]
+        limits: CopyLimits,
+    },
+    /// Copy VM ID's file or directory REMOTE into the local directory LOCAL_DIR (as LOCAL_DIR/<name>).
+    Get {
+        /// The VM.
+        id: String,
+        /// The file or directory in the VM.
+        remote: std::ffi::OsString,
+        /// An existing local directory.
+        local_dir: PathBuf,
+        #[command(flatten)]
+        limits: CopyLimits,
+    },
     /// List your VMs (launched from your account's images) like `docker ps`.
     Ps {
         /// Print only the ids.
@@ -160,6 +183,17 @@ pub enum Cmd {
     },
 }
 
+/// Caps of `put` and `get` (the copy fails with a message when one is exceeded).
+#[derive(Debug, Clone, ClapArgs)]
+pub struct CopyLimits {
+    /// Largest copy, compressed or not: bytes, or with a K, M, G or T suffix (powers of 1024).
+    #[arg(long, default_value = "1G")]
+    pub max_bytes: String,
+    /// Most files, directories and links in one copy.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_files: u64,
+}
+
 /// `whim emulator …`.
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCmd {
@@ -200,6 +234,8 @@ pub async fn dispatch(args: Args) -> u8 {
         None => term::shell(&g, None, args.shell).await,
         Some(Cmd::Shell { id, opts }) => term::shell(&g, id, opts).await,
         Some(Cmd::Run { image, ttl, timeout, cmd }) => return run::run(&g, image, ttl, timeout, cmd).await,
+        Some(Cmd::Put { id, source, remote_dir, limits }) => return copy::put(&g, id, source, remote_dir, limits).await,
+        Some(Cmd::Get { id, remote, local_dir, limits }) => return copy::get(&g, id, remote, local_dir, limits).await,
         Some(Cmd::Exec { id, timeout, json, cmd }) => return vms::exec(&g, id, timeout, json, cmd).await,
         Some(Cmd::Launch { image, ttl, quiet, json }) => vms::launch(&g, image, ttl, quiet, json).await,
         Some(Cmd::Terminate { ids }) => vms::terminate(&g, ids).await,
@@ -234,4 +270,13 @@ async fn version(g: &Global) -> anyhow::Result<u8> {
 pub fn fail(e: &dyn std::fmt::Display) -> u8 {
     eprintln!("whim: {e}");
     EXIT_WHIM_FAILED
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
 }

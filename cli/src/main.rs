@@ -2,6 +2,7 @@
 
 mod aws;
 mod cli;
+mod copy;
 mod local;
 mod run;
 mod signals;

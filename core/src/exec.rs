@@ -23,8 +23,11 @@ use std::fmt::Write as _;
 
 use memchr::memmem::Finder;
 
-/// Largest stdin chunk sent in one piece.
-pub const STDIN_CHUNK: usize = 64 * 1024;
+/// Largest stdin chunk: one `dd` in the VM reads each, so large chunks keep bulk input
+/// (a `put`) from spending its time starting processes.
+pub const STDIN_CHUNK: usize = 1024 * 1024;
+/// Largest WebSocket frame of input: a chunk travels as several frames.
+pub const MAX_FRAME: usize = 64 * 1024;
 /// Digits of a stdin chunk's length header.
 const LEN_DIGITS: usize = 8;
 /// The header that ends standard input.
@@ -279,9 +282,9 @@ impl PtyExec {
             return;
         }
         for chunk in data.chunks(STDIN_CHUNK) {
-            let mut frame = format!("{:0LEN_DIGITS$}", chunk.len()).into_bytes();
-            frame.extend_from_slice(chunk);
-            self.events.push_back(ExecEvent::Transmit(frame));
+            let mut framed = format!("{:0LEN_DIGITS$}", chunk.len()).into_bytes();
+            framed.extend_from_slice(chunk);
+            self.events.extend(framed.chunks(MAX_FRAME).map(|f| ExecEvent::Transmit(f.to_vec())));
         }
     }
 

@@ -22,5 +22,6 @@ mod ws;
 
 pub use manager::Manager;
 pub use sandbox::Sandbox;
+pub use whim_sdk::transfer::Limits;
 pub use whim_sdk::{EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl};
 pub use whim_sdk::{GcFilter, GcReport, VmEntry};

@@ -245,7 +245,21 @@ impl Packer {
 }
 
 impl Read for Packer {
+    /// Fills `buf` as far as the stream goes (each read becomes one stdin chunk in the VM).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.read_some(&mut buf[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        Ok(filled)
+    }
+}
+
+impl Packer {
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.out.len() {
             self.out.clear();
             self.pos = 0;
@@ -474,6 +488,10 @@ impl GetJob {
     /// Prepares copying the VM's `remote` path into the existing local directory
     /// `local_dir`; returns the job and the command to run.
     pub fn new(remote: &[u8], local_dir: &Path, limits: Limits) -> Result<(GetJob, Vec<Vec<u8>>), Error> {
+        Self::with_nonce(remote, local_dir, limits, crate::nonce())
+    }
+
+    fn with_nonce(remote: &[u8], local_dir: &Path, limits: Limits, nonce: whim_core::exec::Nonce) -> Result<(GetJob, Vec<Vec<u8>>), Error> {
         let (dir, name) = core_transfer::split_remote(remote)?;
         let md = std::fs::metadata(local_dir).map_err(|e| local(local_dir, e))?;
         if !md.is_dir() {
@@ -483,7 +501,6 @@ impl GetJob {
         if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
             return Err(local(&target, "already exists as a directory: remove it or choose another destination"));
         }
-        let nonce = crate::nonce();
         let staging = local_dir.join(format!(".whim-get-{}", hex(&nonce.0[..8])));
         std::fs::create_dir(&staging).map_err(|e| local(&staging, e))?;
         let root = rustix::fs::open(&staging, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
@@ -542,7 +559,14 @@ impl GetJob {
             return Err(e);
         }
         let trailer = self.decoder.finish(result?)?;
-        self.gz.try_finish().map_err(|e| Error::Archive(format!("the archive from the VM is truncated or corrupt: {e}")))?;
+        if let Err(e) = self.gz.try_finish() {
+            return Err(self
+                .gz
+                .get_mut()
+                .error
+                .take()
+                .unwrap_or_else(|| Error::Archive(format!("the archive from the VM is truncated or corrupt: {e}"))));
+        }
         let sink = self.gz.get_mut();
         sink.inner.guard.handle_eof().map_err(|e| Error::Archive(e.to_string()))?;
         sink.inner.drain()?;
@@ -587,5 +611,131 @@ impl Drop for GetJob {
         if self.staging.exists() {
             let _ = std::fs::remove_dir_all(&self.staging);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const N: whim_core::exec::Nonce = whim_core::exec::Nonce([5; 16]);
+
+    /// One raw tar entry: names are written as given (no sanitising), as a hostile VM would.
+    fn entry(name: &[u8], kind: tar::EntryType, link: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        h.set_cksum();
+        let mut v = h.as_bytes().to_vec();
+        v.extend_from_slice(data);
+        v.resize(v.len().div_ceil(512) * 512, 0);
+        v
+    }
+
+    /// What the VM would print for a get of `top` that sends `tar` (gzipped), then the trailer.
+    fn vm_output(tar: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(tar).unwrap();
+        enc.write_all(&[0; 1024]).unwrap();
+        let gz = enc.finish().unwrap();
+        let sum = hex(Sha256::digest(&gz));
+        [gz.as_slice(), format!("WHIMGET{}T{sum} 0\n", "05".repeat(16)).as_bytes()].concat()
+    }
+
+    fn get(tar: &[u8], dest: &Path) -> Result<PathBuf, Error> {
+        let (mut job, _) = GetJob::with_nonce(b"/vm/top", dest, Limits::default(), N).unwrap();
+        let out = vm_output(tar);
+        for piece in out.chunks(100) {
+            if job.write_all(piece).is_err() {
+                break;
+            }
+        }
+        job.finish(Ok(ExitStatus(0)))
+    }
+
+    #[test]
+    fn hostile_archives_write_nothing_anywhere() {
+        use tar::EntryType::{Directory, Regular, Symlink};
+        let outside = tempfile::tempdir().unwrap();
+        let out_path = outside.path().as_os_str().as_bytes();
+        let cases: Vec<Vec<u8>> = vec![
+            [entry(b"top/", Directory, b"", b""), entry(b"top/link", Symlink, out_path, b""), entry(b"top/link/evil", Regular, b"", b"x")]
+                .concat(),
+            [entry(b"top/", Directory, b"", b""), entry(b"top/../../x", Regular, b"", b"x")].concat(),
+            [entry(b"top/", Directory, b"", b""), entry(b"/tmp/abs-evil", Regular, b"", b"x")].concat(),
+            [entry(b"top/", Directory, b"", b""), entry(b"top/up", Symlink, b"../..", b"")].concat(),
+            [entry(b"top/", Directory, b"", b""), entry(b"top/l", Symlink, b".", b""), entry(b"top/m", Symlink, b"l/../..", b"")].concat(),
+            [entry(b"top/", Directory, b"", b""), entry(b"top/h", tar::EntryType::Link, b"/etc/passwd", b"")].concat(),
+            [entry(b"top/", Directory, b"", b""), entry(b"top/f", tar::EntryType::Fifo, b"", b"")].concat(),
+            [entry(b"top/", Directory, b"", b""), entry(b"other/f", Regular, b"", b"x")].concat(),
+            entry(b"top", Regular, b"", b"x")[..600].to_vec(),
+        ];
+        for (i, tar) in cases.iter().enumerate() {
+            let dest = tempfile::tempdir().unwrap();
+            let r = get(tar, dest.path());
+            assert!(r.is_err(), "case {i} was accepted");
+            assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0, "case {i} left something in the destination");
+            assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "case {i} wrote outside");
+        }
+        assert!(!Path::new("/tmp/abs-evil").exists());
+    }
+
+    #[test]
+    fn a_benign_tree_with_an_in_tree_symlink_is_extracted() {
+        use tar::EntryType::{Directory, Regular, Symlink};
+        let dest = tempfile::tempdir().unwrap();
+        let tar = [
+            entry(b"top/", Directory, b"", b""),
+            entry(b"top/d/", Directory, b"", b""),
+            entry(b"top/d/f", Regular, b"", b"data"),
+            entry(b"top/link", Symlink, b"d/f", b""),
+        ]
+        .concat();
+        let path = get(&tar, dest.path()).unwrap();
+        assert_eq!(path, dest.path().join("top"));
+        assert_eq!(std::fs::read(path.join("link")).unwrap(), b"data");
+        assert!(std::fs::symlink_metadata(path.join("link")).unwrap().is_symlink());
+        let names: Vec<_> = std::fs::read_dir(dest.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["top"]);
+    }
+
+    #[test]
+    fn a_corrupted_stream_is_refused() {
+        let dest = tempfile::tempdir().unwrap();
+        let mut out = vm_output(&entry(b"top", tar::EntryType::Regular, b"", b"x"));
+        out[20] ^= 0xff;
+        let (mut job, _) = GetJob::with_nonce(b"/vm/top", dest.path(), Limits::default(), N).unwrap();
+        let _ = job.write_all(&out);
+        assert!(job.finish(Ok(ExitStatus(0))).is_err());
+        assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn packing_round_trips_through_the_guard() {
+        use std::os::unix::fs::PermissionsExt;
+        let src = tempfile::tempdir().unwrap();
+        let top = src.path().join("top");
+        std::fs::create_dir_all(top.join("empty")).unwrap();
+        std::fs::write(top.join("e"), b"").unwrap();
+        std::fs::write(top.join("x"), vec![7u8; 700_000]).unwrap();
+        std::fs::set_permissions(top.join("x"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+        std::os::unix::fs::symlink("x", top.join("l")).unwrap();
+        let (mut p, name) = Packer::new(&top, Limits::default()).unwrap();
+        assert_eq!(name, b"top");
+        let mut gz = Vec::new();
+        p.read_to_end(&mut gz).unwrap();
+        let mut d = flate2::read::GzDecoder::new(&gz[..]);
+        let mut tar = Vec::new();
+        d.read_to_end(&mut tar).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let got = get(&tar[..tar.len() - 1024], dest.path()).unwrap();
+        assert_eq!(std::fs::read(got.join("x")).unwrap(), vec![7u8; 700_000]);
+        assert_eq!(std::fs::metadata(got.join("x")).unwrap().permissions().mode() & 0o7777, 0o755, "setuid dropped");
+        assert_eq!(std::fs::read_link(got.join("l")).unwrap(), Path::new("x"));
+        assert!(got.join("empty").is_dir());
+        assert_eq!(std::fs::read(got.join("e")).unwrap(), b"");
     }
 }

@@ -248,3 +248,34 @@ async fn timeouts_exit_124() {
     let all = env.wait_vms(5, |v| v.iter().filter(|(i, _)| *i != id).all(|(_, s)| s == "TERMINATED")).await;
     assert!(all.iter().filter(|(i, _)| *i != id).all(|(_, s)| s == "TERMINATED"), "run terminated its VM: {all:?}");
 }
+
+/// Case C4 on a live VM: `true | whim exec ID -- cat` and `whim exec ID -- cat </dev/null`
+/// end with 0 and no output; `printf x | whim exec ID -- wc -c` prints 1; input a command
+/// never reads is never run as a command by the next exec.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_with_empty_closed_tiny_and_unread_stdin() {
+    let env = Env::start().await;
+    let id = launch(&env).await;
+    let piped = |input: &'static [u8], argv: Vec<&str>| {
+        let mut c = env.whim(&[&["exec", id.as_str(), "--"][..], &argv].concat());
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        tokio::task::spawn_blocking(move || {
+            let mut child = c.spawn().expect("spawn");
+            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input).expect("write");
+            child.wait_with_output().expect("wait")
+        })
+    };
+    let o = piped(b"", vec!["cat"]).await.expect("join");
+    assert_eq!((o.status.code(), o.stdout.as_slice()), (Some(0), &b""[..]), "{}", show(&o));
+    let mut c = env.whim(&["exec", &id, "--", "cat"]);
+    c.stdin(Stdio::null());
+    let o = tokio::task::spawn_blocking(move || c.output().expect("run")).await.expect("join");
+    assert_eq!((o.status.code(), o.stdout.as_slice()), (Some(0), &b""[..]), "{}", show(&o));
+    let o = piped(b"x", vec!["wc", "-c"]).await.expect("join");
+    assert_eq!((o.status.code(), text(&o).trim()), (Some(0), "1"), "{}", show(&o));
+    let o = piped(b"touch /tmp/pwned\n", vec!["true"]).await.expect("join");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = env.output(&["exec", &id, "--", "sh", "-c", "ls /tmp/pwned 2>/dev/null; echo next"]).await;
+    assert_eq!((o.status.code(), text(&o).as_str()), (Some(0), "next\n"), "{}", show(&o));
+    let _ = env.output(&["terminate", &id]).await;
+}
