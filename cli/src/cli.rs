@@ -247,7 +247,9 @@ pub async fn dispatch(args: Args) -> u8 {
         Some(Cmd::Emulator { cmd }) => local::emulator(cmd).await,
         Some(Cmd::Completions { shell }) => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Args::command(), "whim", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Args::command(), "whim", &mut script);
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             Ok(0)
         }
     };

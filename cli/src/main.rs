@@ -1,5 +1,27 @@
 //! `whim`: throwaway root shells in AWS Lambda MicroVMs.
 
+// `println!`/`eprintln!` panic when their stream is closed (`whim ps | head -1`, a closed
+// stderr): these never do, so a closed pipe can never skip the code that terminates a VM.
+// They shadow the std macros for every module below (textual scope).
+macro_rules! println {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! eprintln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+macro_rules! eprint {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod aws;
 mod cli;
 mod copy;

@@ -59,8 +59,12 @@ pub async fn shell(g: &Global, id: Option<String>, opts: ShellArgs) -> anyhow::R
     }
     match end.with_context(|| format!("shell on {vm}"))? {
         Some(ShellEnd::Exited) => Ok(0),
-        Some(ShellEnd::Detached) => {
+        Some(ShellEnd::Detached) if keep => {
             eprintln!("whim: detached from {vm}");
+            Ok(0)
+        }
+        Some(ShellEnd::Detached) => {
+            eprintln!("whim: detached; VM {vm} was terminated (`whim shell --keep` keeps it)");
             Ok(0)
         }
         None => Ok(crate::EXIT_INTERRUPTED),

@@ -53,17 +53,25 @@ pub async fn launch(g: &Global, image: Option<String>, ttl: Option<String>, quie
     };
     sb.close().await;
     let id = sb.id().to_owned();
-    if json {
-        let v = json!({"id": id, "state": "RUNNING", "endpoint": sb.endpoint(), "image": image, "ttl": ttl.duration().as_secs()});
-        return Ok(emit(&json_line(&v)));
+    let text = if json {
+        json_line(&json!({"id": id, "state": "RUNNING", "endpoint": sb.endpoint(), "image": image, "ttl": ttl.duration().as_secs()}))
+    } else {
+        if !quiet && std::io::stderr().is_terminal() {
+            eprintln!(
+                "whim: VM {id} runs for {}: `whim exec {id} -- CMD`, `whim shell {id}`, `whim terminate {id}`",
+                format_short(ttl.duration())
+            );
+        }
+        format!("{id}\n")
+    };
+    // Nobody learns the id of a VM whose id could not be printed: do not leave it running.
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        let _ = sb.terminate().await;
+        eprintln!("whim: cannot print the id of VM {id} ({e}), so it was terminated");
+        return Ok(1);
     }
-    if !quiet && std::io::stderr().is_terminal() {
-        eprintln!(
-            "whim: VM {id} runs for {}: `whim exec {id} -- CMD`, `whim shell {id}`, `whim terminate {id}`",
-            format_short(ttl.duration())
-        );
-    }
-    Ok(emit(&format!("{id}\n")))
+    Ok(0)
 }
 
 /// `whim terminate ID...`: idempotent; a VM that does not exist is reported and the

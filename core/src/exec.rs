@@ -130,8 +130,9 @@ pub fn quote_word(arg: &[u8]) -> String {
 /// Typed while echo and readline are on, so it is printable ASCII and prints READY.
 fn bootstrap_line(m: &Markers) -> String {
     // `stty raw` keeps output bytes exact (no CRLF) and input unprocessed; bash reading
-    // a script from /dev/stdin is non-interactive and reads it one byte at a time.
-    format!(" stty raw -echo -iexten; exec bash --norc --noprofile /dev/stdin\n{}\n", m.print('R'))
+    // a script from /dev/stdin is non-interactive and reads it one byte at a time. Without
+    // HISTFILE the interactive shell saves no history as `exec` replaces it.
+    format!(" stty raw -echo -iexten; unset HISTFILE; exec bash --norc --noprofile /dev/stdin\n{}\n", m.print('R'))
 }
 
 /// What to run.

@@ -160,7 +160,8 @@ fn get_marker(nonce: Nonce) -> String {
 }
 
 /// The command that prints `name` (inside `dir`) as a tar.gz stream followed by the
-/// trailer marked with `nonce` (which MUST be fresh). `shown` is the path as the user
+/// trailer marked with `nonce` (which MUST be fresh). Its own scratch directory
+/// (`.whim-get-*`, in `$TMPDIR`) is left out of the archive, so a get of `/tmp` works. `shown` is the path as the user
 /// wrote it, for messages.
 #[must_use]
 pub fn get_argv(dir: &[u8], name: &[u8], shown: &[u8], nonce: Nonce) -> Vec<Vec<u8>> {
@@ -168,10 +169,10 @@ pub fn get_argv(dir: &[u8], name: &[u8], shown: &[u8], nonce: Nonce) -> Vec<Vec<
 fail() { printf '%s- 2\n%s' "$m" "$1"; exit 2; }
 [ -e "$d/$b" ] || [ -L "$d/$b" ] || fail "$p: no such file or directory in the VM"
 [ -r "$d/$b" ] || [ -L "$d/$b" ] || fail "$p: permission denied in the VM"
-u=$(mktemp -d) || fail "cannot create a temporary directory in the VM"
+u=$(mktemp -d "${TMPDIR:-/tmp}/.whim-get-XXXXXXXX") || fail "cannot create a temporary directory in the VM"
 trap 'rm -rf -- "$u"' EXIT
 mkfifo "$u/f" && { sha256sum <"$u/f" >"$u/s" & }
-tar -C "$d" -cf - --hard-dereference -- "./$b" 2>"$u/e" | gzip -1 | tee "$u/f"
+tar -C "$d" -cf - --hard-dereference --exclude='.whim-get-*' -- "./$b" 2>"$u/e" | gzip -1 | tee "$u/f"
 r=("${PIPESTATUS[@]}")
 wait
 c=0; [ "${r[0]}${r[1]}${r[2]}" = 000 ] || c=2

@@ -127,6 +127,10 @@ impl Api {
     /// What `attach` needs: the VM, unless it is gone.
     pub async fn attach(&self, id: &str) -> Result<crate::VmInfo, Error> {
         let vm = self.get(id).await?;
-        if vm.state.is_final() { Err(Error::Terminated(id.to_owned())) } else { Ok(crate::VmInfo::new(vm.id, vm.endpoint, None)) }
+        match &vm.state {
+            s if s.is_final() => Err(Error::Terminated(id.to_owned())),
+            VmState::Suspending | VmState::Suspended => Err(Error::Suspended(id.to_owned())),
+            _ => Ok(crate::VmInfo::new(vm.id, vm.endpoint, None)),
+        }
     }
 }

@@ -13,7 +13,7 @@ pub enum Error {
     #[error("invalid option: {0}")]
     InvalidOption(String),
     /// The image name or ARN matches no image.
-    #[error("image `{0}` not found: build it first, or pass an image ARN (list them with `whim image ls`)")]
+    #[error("image `{0}` not found in this account and region: pass the name or ARN of an image you built")]
     ImageNotFound(String),
     /// The VM id names no VM.
     #[error("no such VM: {0}")]
@@ -21,6 +21,9 @@ pub enum Error {
     /// The VM is terminated.
     #[error("VM {0} is terminated")]
     Terminated(String),
+    /// The VM is suspended (or suspending): it takes no connections until resumed.
+    #[error("VM {0} is suspended: `whim resume {0}` wakes it")]
+    Suspended(String),
     /// The VM died before it ran.
     #[error(transparent)]
     ProvisionFailed(LaunchError),
