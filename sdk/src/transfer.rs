@@ -341,7 +341,7 @@ impl PutJob {
 struct Extractor {
     root: OwnedFd,
     name: Vec<u8>,
-    file: Option<(File, u64, u32)>,
+    file: Option<(File, u64, u32, Vec<u8>)>,
     dirs: Vec<(Vec<u8>, u32)>,
     top_seen: bool,
 }
@@ -391,7 +391,7 @@ impl Extractor {
             EntryKind::File => {
                 let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
                 let fd = rustix::fs::openat(&dir, *leaf, flags, Mode::from_raw_mode(0o600)).map_err(|err| fs_err(&e.path, err))?;
-                self.file = Some((File::from(fd), e.size, e.mode));
+                self.file = Some((File::from(fd), e.size, e.mode, e.path.clone()));
                 self.end_file_if_done()?;
             }
         }
@@ -399,16 +399,15 @@ impl Extractor {
     }
 
     fn data(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let Some((f, left, _)) = &mut self.file else { return Err(Error::Archive("file data outside a file".into())) };
-        f.write_all(bytes).map_err(|e| Error::Local(format!("writing a file: {e}")))?;
+        let Some((f, left, _, path)) = &mut self.file else { return Err(Error::Archive("file data outside a file".into())) };
+        f.write_all(bytes).map_err(|e| fs_err(path, e))?;
         *left = left.saturating_sub(bytes.len() as u64);
         self.end_file_if_done()
     }
 
     fn end_file_if_done(&mut self) -> Result<(), Error> {
-        if let Some((f, 0, mode)) = &self.file {
-            rustix::fs::fchmod(f.as_fd(), Mode::from_raw_mode(*mode & 0o777))
-                .map_err(|e| Error::Local(format!("setting a file's mode: {e}")))?;
+        if let Some((f, 0, mode, path)) = &self.file {
+            rustix::fs::fchmod(f.as_fd(), Mode::from_raw_mode(*mode & 0o777)).map_err(|e| fs_err(path, e))?;
             self.file = None;
         }
         Ok(())
