@@ -5,8 +5,17 @@
 
 use std::time::{Duration, Instant};
 
-use whim_tests::runtimes::{AsyncIo, AsyncStd, Blocking, Smol, Tokio};
+use whim_tests::runtimes::{AsyncIo, Blocking, Smol, Tokio};
 use whim_tests::suite::{Emu, Runtime};
+
+/// async-std's executor (async-std is a dev-dependency only: it is discontinued).
+#[derive(Debug)]
+struct AsyncStd;
+impl whim_tests::runtimes::Executor for AsyncStd {
+    fn block_on<T>(f: impl Future<Output = T>) -> T {
+        async_std::task::block_on(f)
+    }
+}
 
 fn helper() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("bench path");

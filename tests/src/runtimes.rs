@@ -110,19 +110,11 @@ impl Runtime for Tokio {
     }
 }
 
-/// An executor's `block_on`, for whim-async-std.
+/// An executor's `block_on`, for whim-async-std. async-std's is defined where it is used
+/// (the conformance test and the latency bench): async-std is a dev-dependency only.
 pub trait Executor {
     /// Runs `f` to completion.
     fn block_on<T>(f: impl Future<Output = T>) -> T;
-}
-
-/// async-std's executor.
-#[derive(Debug)]
-pub struct AsyncStd;
-impl Executor for AsyncStd {
-    fn block_on<T>(f: impl Future<Output = T>) -> T {
-        async_std::task::block_on(f)
-    }
 }
 
 /// smol's executor.
