@@ -13,7 +13,7 @@ use crate::cli::Global;
 use crate::local;
 
 /// The image used when none is named.
-pub const DEFAULT_IMAGE: &str = "whim-default";
+pub const DEFAULT_IMAGE: &str = whim_core::image::DEFAULT_IMAGE;
 
 /// A manager for the backend the flags select.
 pub async fn manager(g: &Global) -> anyhow::Result<Manager> {

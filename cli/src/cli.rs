@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
-use crate::{EXIT_WHIM_FAILED, aws, copy, local, run, term, vms};
+use crate::{EXIT_WHIM_FAILED, aws, copy, images, local, preflight, run, term, vms};
 
 /// Throwaway root shells in AWS Lambda MicroVMs.
 #[derive(Debug, Parser)]
@@ -44,6 +44,10 @@ pub struct ShellArgs {
     /// Image name or ARN.
     #[arg(long)]
     pub image: Option<String>,
+    /// Launch the `whim-privileged` image (all OS capabilities, util-linux, iproute,
+    /// e2fsprogs), built on first use.
+    #[arg(long, conflicts_with = "image")]
+    pub privileged: bool,
     /// Time to live: 90s, 25m, 2h (default 25m, at most 8h).
     #[arg(long)]
     pub ttl: Option<String>,
@@ -67,6 +71,10 @@ pub enum Cmd {
         /// Image name or ARN.
         #[arg(long)]
         image: Option<String>,
+        /// Launch the `whim-privileged` image (all OS capabilities, util-linux, iproute,
+        /// e2fsprogs), built on first use.
+        #[arg(long, conflicts_with = "image")]
+        privileged: bool,
         /// Time to live: 90s, 25m, 2h (default 25m, at most 8h).
         #[arg(long)]
         ttl: Option<String>,
@@ -169,6 +177,26 @@ pub enum Cmd {
         /// The VM.
         id: String,
     },
+    /// Build a custom image from a directory, a Dockerfile, an archive, s3://, https:// or
+    /// github.com/org/repo@ref, and cache it under NAME.
+    #[command(after_help = concat!("Egress: ", "On AWS, leaving INTERNET_EGRESS out was measured NOT to block outbound traffic: `--egress none` removes the connector but VMs still reach the internet. For real isolation pass `--egress-connector ARN` (a VPC network connector in a VPC without an internet gateway or NAT). The local emulator does enforce `--egress none` (loopback only).", "\n\nGITHUB_TOKEN, when set, is sent to GitHub only as an Authorization header for github.com sources."))]
+    Build(BuildArgs),
+    /// List or delete your images.
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+    /// One-time setup: the artifact bucket, the build role and the default image (instant when done).
+    Init {
+        /// The default image's name.
+        #[arg(long)]
+        image_name: Option<String>,
+        /// Rebuild the default image even when it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check credentials, region and permissions without launching anything billable.
+    PreflightCheck,
     /// Version, commit and the backend whim would talk to.
     Version,
     /// Print a shell completion script (bash, zsh, fish, …).
@@ -180,6 +208,61 @@ pub enum Cmd {
     Emulator {
         #[command(subcommand)]
         cmd: EmulatorCmd,
+    },
+}
+
+/// `whim build`.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct BuildArgs {
+    /// A directory, a Dockerfile, a .zip/.tar.gz, s3://bucket/key, https://host/path (an
+    /// archive or a raw Dockerfile), github.com/org/repo@ref or git+https://github.com/org/repo@ref.
+    pub source: String,
+    /// The image name (the cache key: a second build of NAME reuses it unless --force).
+    #[arg(long)]
+    pub name: String,
+    /// `public` (the default) or `none` (see Egress below).
+    #[arg(long, value_parser = ["public", "none"], conflicts_with = "egress_connector")]
+    pub egress: Option<String>,
+    /// Route the image's egress through this VPC network connector.
+    #[arg(long, value_name = "ARN")]
+    pub egress_connector: Option<String>,
+    /// Give the image's VMs all OS capabilities.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Delete an existing image of that name and build again.
+    #[arg(long)]
+    pub force: bool,
+    /// Build from this subdirectory of the source.
+    #[arg(long, value_name = "PATH")]
+    pub context_subdir: Option<String>,
+    /// An HTTP header for https:// sources ('Name: value'); repeatable. Sent only to that host.
+    #[arg(long, short = 'H')]
+    pub header: Vec<String>,
+    /// PEM certificates to trust for https:// sources, besides the usual roots.
+    #[arg(long, env = "WHIM_CA_BUNDLE", value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Print one JSON object {name, arn, source, cached, egress}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `whim image …`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCmd {
+    /// List your images.
+    Ls {
+        /// Print only the names.
+        #[arg(short, long, conflicts_with = "json")]
+        quiet: bool,
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete images (names or ARNs) and wait until they are gone.
+    Rm {
+        /// The images.
+        #[arg(required = true, num_args = 1..)]
+        names: Vec<String>,
     },
 }
 
@@ -226,14 +309,18 @@ pub enum EmulatorCmd {
 pub async fn dispatch(args: Args) -> u8 {
     let g = args.global;
     let top = &args.shell;
-    if args.command.is_some() && (top.image.is_some() || top.ttl.is_some() || top.keep) {
-        eprintln!("whim: --image, --ttl and --keep go after the command (for example `whim shell --keep`)");
+    if args.command.is_some() && (top.image.is_some() || top.ttl.is_some() || top.keep || top.privileged) {
+        eprintln!("whim: --image, --privileged, --ttl and --keep go after the command (for example `whim shell --keep`)");
         return 2;
     }
     let result = match args.command {
         None => term::shell(&g, None, args.shell).await,
         Some(Cmd::Shell { id, opts }) => term::shell(&g, id, opts).await,
-        Some(Cmd::Run { image, ttl, timeout, cmd }) => return run::run(&g, image, ttl, timeout, cmd).await,
+        Some(Cmd::Run { image, privileged, ttl, timeout, cmd }) => return run::run(&g, image, privileged, ttl, timeout, cmd).await,
+        Some(Cmd::Build(a)) => images::build(&g, a).await,
+        Some(Cmd::Image { cmd }) => images::image(&g, cmd).await,
+        Some(Cmd::Init { image_name, force }) => images::init(&g, image_name, force).await,
+        Some(Cmd::PreflightCheck) => preflight::preflight(&g).await,
         Some(Cmd::Put { id, source, remote_dir, limits }) => return copy::put(&g, id, source, remote_dir, limits).await,
         Some(Cmd::Get { id, remote, local_dir, limits }) => return copy::get(&g, id, remote, local_dir, limits).await,
         Some(Cmd::Exec { id, timeout, json, cmd }) => return vms::exec(&g, id, timeout, json, cmd).await,

@@ -24,8 +24,12 @@ macro_rules! eprint {
 
 mod aws;
 mod cli;
+mod config;
 mod copy;
+mod images;
 mod local;
+mod preflight;
+mod progress;
 mod run;
 mod signals;
 mod term;
@@ -73,7 +77,8 @@ fn init_logging(verbose: u8) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let no_secrets = filter_fn(|m| !(*m.level() == tracing::Level::TRACE && prints_outputs(m.target())));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(true);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(true).with_ansi(ansi);
     let _ = tracing_subscriber::registry().with(fmt.with_filter(filter).with_filter(no_secrets)).try_init();
 }
 

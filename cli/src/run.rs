@@ -10,7 +10,14 @@ use crate::signals::Terminators;
 use crate::{EXIT_INTERRUPTED, aws};
 
 /// Runs `whim run`; returns the exit code.
-pub async fn run(g: &Global, image: Option<String>, ttl: Option<String>, timeout: Option<String>, cmd: Vec<std::ffi::OsString>) -> u8 {
+pub async fn run(
+    g: &Global,
+    image: Option<String>,
+    privileged: bool,
+    ttl: Option<String>,
+    timeout: Option<String>,
+    cmd: Vec<std::ffi::OsString>,
+) -> u8 {
     let mut sigs = match Terminators::install() {
         Ok(s) => s,
         Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
@@ -27,7 +34,10 @@ pub async fn run(g: &Global, image: Option<String>, ttl: Option<String>, timeout
         Ok(m) => m,
         Err(e) => return fail(&format!("{e:#}")),
     };
-    let image = image.unwrap_or_else(|| aws::DEFAULT_IMAGE.to_owned());
+    let image = match crate::images::image_to_launch(&mgr, image, privileged).await {
+        Ok(i) => i,
+        Err(e) => return fail(&format!("{e:#}")),
+    };
     let mut signal_code = None;
     let launched = mgr.launch_until(&image, LaunchOptions { ttl, ..Default::default() }, async {
         signal_code = Some(sigs.recv().await);

@@ -27,7 +27,7 @@ pub async fn shell(g: &Global, id: Option<String>, opts: ShellArgs) -> anyhow::R
     let mut sb = match id {
         Some(id) => mgr.attach(&id).await?,
         None => {
-            let image = opts.image.unwrap_or_else(|| aws::DEFAULT_IMAGE.to_owned());
+            let image = crate::images::image_to_launch(&mgr, opts.image, opts.privileged).await?;
             let mut code = None;
             let r = mgr.launch_until(&image, LaunchOptions { ttl, ..Default::default() }, async { code = Some(sigs.recv().await) }).await;
             match r {

@@ -29,7 +29,7 @@ pub fn emit(text: &str) -> u8 {
     }
 }
 
-fn json_line(v: &serde_json::Value) -> String {
+pub fn json_line(v: &serde_json::Value) -> String {
     format!("{v}\n")
 }
 
@@ -158,7 +158,7 @@ pub async fn ps(g: &Global, quiet: bool, json: bool, all: bool) -> anyhow::Resul
     Ok(emit(&table(&vms, now)))
 }
 
-fn unix_now() -> Duration {
+pub fn unix_now() -> Duration {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
 }
 
@@ -175,23 +175,46 @@ fn vm_json(v: &VmEntry, now: Duration) -> serde_json::Value {
     })
 }
 
-/// With `WHIM_REDACT_ACCOUNT=1`, an ARN with its 12-digit account id masked.
-fn redact(arn: &str) -> String {
+/// With `WHIM_REDACT_ACCOUNT=1`, `text` with every 12-digit account id masked.
+pub fn redact(text: &str) -> String {
     if std::env::var_os("WHIM_REDACT_ACCOUNT").is_none_or(|v| v != "1") {
-        return arn.to_owned();
+        return text.to_owned();
     }
-    let parts: Vec<&str> = arn.split(':').map(|p| if whim_core::fleet::is_account_id(p) { "************" } else { p }).collect();
-    parts.join(":")
+    mask_accounts(text)
+}
+
+/// Every run of exactly 12 digits (an account id, in an ARN or a bucket name) masked.
+fn mask_accounts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut digits = String::new();
+    for c in text.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        out.push_str(if digits.len() == 12 { "************" } else { &digits });
+        digits.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The `docker ps`-like table.
 fn table(vms: &[VmEntry], now: Duration) -> String {
-    let mut rows = vec![["VM ID".to_owned(), "STATE".into(), "AGE".into(), "IMAGE".into(), "TTL LEFT".into()]];
+    let mut rows = vec![vec!["VM ID".to_owned(), "STATE".into(), "AGE".into(), "IMAGE".into(), "TTL LEFT".into()]];
     for v in vms {
         let ttl = v.ttl_left(now).map_or_else(|| "-".to_owned(), format_short);
-        rows.push([v.id.clone(), v.state.as_str().to_owned(), format_short(v.age(now)), v.image_name().to_owned(), ttl]);
+        rows.push(vec![v.id.clone(), v.state.as_str().to_owned(), format_short(v.age(now)), v.image_name().to_owned(), ttl]);
     }
-    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    columns(&rows)
+}
+
+/// Rows as left-aligned columns three spaces apart (the first row is the header).
+pub fn columns(rows: &[Vec<String>]) -> String {
+    let n = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..n).map(|c| rows.iter().map(|r| r.get(c).map_or(0, |x| x.chars().count())).max().unwrap_or(0)).collect();
     rows.iter()
         .map(|r| {
             let cells: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();

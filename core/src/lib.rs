@@ -13,19 +13,24 @@
 //! 4. sleep until `poll_timeout` or the next I/O, and repeat.
 //!
 //! Modules: [`shell`] (the shell WebSocket protocol), [`exec`] (commands over the pty),
-//! [`lifecycle`] (launch), [`archive`] (the tar guard), [`session`] (exec over one WebSocket), [`endpoint`] (URLs, transports, secrets), [`ttl`] (durations), [`fleet`] (ownership, listing, gc plans), [`power`] (suspend, resume), [`transfer`] (put/get over the pty).
+//! [`lifecycle`] (launch), [`archive`] (the tar guard), [`session`] (exec over one WebSocket), [`endpoint`] (URLs, transports, secrets), [`ttl`] (durations), [`fleet`] (ownership, listing, gc plans), [`power`] (suspend, resume), [`transfer`] (put/get over the pty), [`image`] (custom images: names, egress, build states), [`config`] (the config document), [`bootstrap`] (the bucket and build role `whim init` makes), [`dockerignore`] (the `.dockerignore` matcher), [`source`] (build sources and the build-context normaliser).
 #![forbid(unsafe_code)]
 #![forbid(clippy::disallowed_methods, clippy::disallowed_types)]
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod bootstrap;
+pub mod config;
+pub mod dockerignore;
 pub mod endpoint;
 pub mod exec;
 pub mod fleet;
+pub mod image;
 pub mod lifecycle;
 pub mod power;
 pub mod session;
 pub mod shell;
+pub mod source;
 pub mod transfer;
 pub mod ttl;
 

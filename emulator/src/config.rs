@@ -1,6 +1,7 @@
 //! Emulator configuration, including a knob for every behaviour the reference could not settle.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::sandbox::SandboxConfig;
@@ -55,6 +56,15 @@ pub struct Guesses {
     pub suspending_dwell: Duration,
     /// Emulator timing (never sampled on the service): how long a VM stays TERMINATING.
     pub terminating_dwell: Duration,
+    /// GUESS (§B "Egress none"): an image whose egress list lacks INTERNET_EGRESS (an explicit
+    /// `[]`) gets no network in its builds and VMs. The service was measured NOT to block
+    /// outbound traffic then; the emulator does, so that "no egress" can be tested locally.
+    pub enforce_egress_none: bool,
+    /// Emulator timing (the service takes minutes): how long a deleted image stays DELETING.
+    pub image_delete_dwell: Duration,
+    /// Emulator timing: how long a deleted image version stays DELETING (zero: it is gone
+    /// before DeleteMicrovmImageVersion answers, so an image delete right after never races it).
+    pub version_delete_dwell: Duration,
 }
 
 impl Default for Guesses {
@@ -77,6 +87,9 @@ impl Default for Guesses {
             endpoint_pending_wait: Duration::from_secs(30),
             suspending_dwell: Duration::from_millis(50),
             terminating_dwell: Duration::from_millis(0),
+            enforce_egress_none: true,
+            image_delete_dwell: Duration::from_millis(100),
+            version_delete_dwell: Duration::ZERO,
         }
     }
 }
@@ -99,6 +112,10 @@ pub struct EmulatorConfig {
     pub token_minute: Duration,
     /// Answers to questions the recordings do not settle.
     pub guesses: Guesses,
+    /// Where S3 objects (`s3/`) and built images (`images/<name>/<version>`) are kept.
+    pub state_dir: PathBuf,
+    /// Provide the `whim-default` image (the host root) at start (emulator-only convenience).
+    pub seed_default_image: bool,
     /// Test fixture: extra images `(name, stateReason)` present at start whose VMs die while
     /// PENDING with that reason, as the service's VMs do when their run hook fails (§C.1).
     pub startup_failures: Vec<(String, String)>,
@@ -106,15 +123,19 @@ pub struct EmulatorConfig {
 
 impl EmulatorConfig {
     /// Loopback on a free port, `us-east-1`, account `123456789012`, no PENDING delay beyond the
-    /// sandbox boot, namespaces with this binary as the sandbox helper.
+    /// sandbox boot, namespaces with this binary as the sandbox helper, state beside the
+    /// sandboxes' scratch dirs, `whim-default` seeded.
     #[must_use]
     pub fn local_default() -> Self {
+        let sandbox = SandboxConfig::default_for_host();
         Self {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             region: crate::LOCAL_REGION.into(),
             account: "123456789012".into(),
             pending_delay: Duration::ZERO,
-            sandbox: SandboxConfig::default_for_host(),
+            state_dir: sandbox.state_dir.clone(),
+            seed_default_image: true,
+            sandbox,
             token_minute: Duration::from_secs(60),
             guesses: Guesses::default(),
             startup_failures: Vec::new(),

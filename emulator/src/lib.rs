@@ -5,6 +5,9 @@
 //!   official SDK with the recorded shapes, status codes, error types and explicit nulls;
 //!   requests must carry a SigV4 `Authorization` header (its signature is not verified) and are
 //!   routed by the credential scope's service;
+//! - beside it, by that service: STS GetCallerIdentity, IAM roles and inline policies
+//!   (awsQuery), and path-style S3 (s3s over s3s-fs under [`EmulatorConfig::state_dir`],
+//!   signed with the local key pair), which holds the code artifacts images are built from;
 //! - every VM's endpoint, routed by the `Host` header (`<uuid>.lambda-microvm.<region>.on.aws`),
 //!   with token checks and the shell WebSocket protocol;
 //! - `GET /__whim/health` and `POST /__whim/shutdown`.
@@ -20,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod build;
 pub mod sandbox;
 
 mod api;

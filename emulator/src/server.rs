@@ -82,7 +82,7 @@ impl Emulator {
         }
         let listener = TcpListener::bind(cfg.addr).await.map_err(|source| StartError::Bind { addr: cfg.addr, source })?;
         let addr = listener.local_addr()?;
-        let app = App::new(cfg);
+        let app = App::new(cfg).map_err(|e| anyhow::anyhow!("cannot create the emulator state directory: {e}"))?;
         let signals = Arc::new(Signals { requested: watch::Sender::new(false), stop: watch::Sender::new(false) });
         let shared = Shared { services: Services::new(app.clone()), app: app.clone(), signals: signals.clone() };
         let router = Router::new().fallback(dispatch).with_state(shared).layer(axum::middleware::map_response(add_request_id));
@@ -134,10 +134,13 @@ impl Emulator {
         let _ = rx.wait_for(|r| *r).await;
     }
 
-    /// Terminates every VM (no sandbox process is left), then stops serving.
+    /// Terminates every VM (no sandbox process is left), stops serving, and removes the S3
+    /// objects and built images under the state directory (they live as long as the emulator).
     pub async fn shutdown(mut self) {
         self.signals.requested.send_replace(true);
         self.app.fleet.shutdown().await;
+        let state_dir = self.app.cfg.state_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || remove_state(&state_dir)).await;
         self.signals.stop.send_replace(true);
         if let Some(mut server) = self.server.take()
             && tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err()
@@ -148,12 +151,29 @@ impl Emulator {
 }
 
 impl Drop for Emulator {
+    /// Stops serving; an emulator dropped without [`Emulator::shutdown`] (a test) still takes
+    /// its S3 objects and built images with it.
     fn drop(&mut self) {
         self.signals.stop.send_replace(true);
         if let Some(server) = self.server.take() {
             server.abort();
+            remove_state(&self.app.cfg.state_dir);
         }
     }
+}
+
+/// Removes the S3 objects and built images under `state_dir`, then the directory itself if
+/// nothing else (sandbox scratch) is left in it. Best effort: failures are logged.
+fn remove_state(state_dir: &std::path::Path) {
+    for dir in ["s3", "images"] {
+        let path = state_dir.join(dir);
+        if let Err(e) = std::fs::remove_dir_all(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("cannot remove {}: {e}", path.display());
+        }
+    }
+    let _ = std::fs::remove_dir(state_dir);
 }
 
 fn mention_unisolated(why: String) -> String {

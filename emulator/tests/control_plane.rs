@@ -254,9 +254,9 @@ async fn unsigned_requests_are_refused_and_shapes_carry_explicit_nulls() {
     for member in ["terminationReasonCode", "executionRoleArn", "idlePolicy", "terminatedAt", "stateReason"] {
         assert_eq!(vm.get(member), Some(&serde_json::Value::Null), "{member} in {vm}");
     }
-    let (status, _, body) = raw(&emulator, "POST", "/2025-09-09/microvm-images", true).await;
+    let (status, _, body) = raw(&emulator, "GET", "/2026-04-04/network-connectors", true).await;
     assert_eq!(status, 501, "{body}");
-    assert!(body.contains("CreateMicrovmImage"), "{body}");
+    assert!(body.contains("ListNetworkConnectors"), "{body}");
     let (status, _, body) = raw(&emulator, "GET", "/__whim/health", false).await;
     assert_eq!(status, 200);
     assert!(body.contains("\"service\":\"whim-emulator\""), "{body}");

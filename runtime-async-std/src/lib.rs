@@ -24,7 +24,9 @@ mod ws;
 
 pub use manager::Manager;
 pub use sandbox::Sandbox;
+pub use whim_sdk::context::{ContextLimits, ContextOptions};
 pub use whim_sdk::transfer::Limits;
+pub use whim_sdk::{Bootstrap, BuildEvent, BuildOptions, BuiltImage, Egress, ImageEntry, Secret};
 pub use whim_sdk::{EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl, VmInfo};
 pub use whim_sdk::{GcFilter, GcReport, VmEntry};
 

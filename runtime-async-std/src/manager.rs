@@ -118,4 +118,38 @@ impl Manager {
     pub async fn resume(&self, id: &str) -> Result<(), Error> {
         self.api.resume(id).await
     }
+
+    /// Builds image `opts.name` from `source` (local path, `s3://`, `https://`, GitHub
+    /// shorthand): the source is validated and packaged before anything is uploaded; an
+    /// existing image of that name is reused unless `opts.force`. See
+    /// [`whim_sdk::Api::build_from_source`].
+    pub async fn build_from_source(&self, source: &str, opts: &whim_sdk::BuildOptions) -> Result<whim_sdk::BuiltImage, Error> {
+        self.api.build_from_source(source, opts, blocking::unblock).await
+    }
+
+    /// Every image of the caller's account, by name.
+    pub async fn list_images(&self) -> Result<Vec<whim_sdk::ImageEntry>, Error> {
+        self.api.list_images().await
+    }
+
+    /// Deletes an image (name or ARN) and waits until it is gone.
+    pub async fn remove_image(&self, name_or_arn: &str) -> Result<(), Error> {
+        self.api.remove_image(name_or_arn).await
+    }
+
+    /// Makes (or finds) the artifact bucket and the build role builds need. Idempotent.
+    pub async fn bootstrap(&self) -> Result<whim_sdk::Bootstrap, Error> {
+        self.api.bootstrap().await
+    }
+
+    /// The caller's account id (STS GetCallerIdentity).
+    pub async fn account(&self) -> Result<String, Error> {
+        self.api.account().await
+    }
+
+    /// The service calls underneath, for checks this API does not wrap (`preflight-check`).
+    #[must_use]
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
 }

@@ -26,7 +26,9 @@ mod ws;
 pub use manager::Manager;
 pub use sandbox::{Sandbox, ShellInput};
 pub use whim_http_blocking::block_on;
+pub use whim_sdk::context::{ContextLimits, ContextOptions};
 pub use whim_sdk::transfer::Limits;
+pub use whim_sdk::{Bootstrap, BuildEvent, BuildOptions, BuiltImage, Egress, ImageEntry, Secret};
 pub use whim_sdk::{EXEC_COLS, EXEC_ROWS, Error, ExitStatus, LaunchOptions, LaunchTimings, ManagerOptions, Output, ShellEnd, Ttl, VmInfo};
 pub use whim_sdk::{GcFilter, GcReport, VmEntry};
 

@@ -100,4 +100,38 @@ impl Manager {
     pub fn resume(&self, id: &str) -> Result<(), Error> {
         block_on(self.api.resume(id))
     }
+
+    /// Builds image `opts.name` from `source` (local path, `s3://`, `https://`, GitHub
+    /// shorthand): the source is validated and packaged before anything is uploaded; an
+    /// existing image of that name is reused unless `opts.force`. See
+    /// [`whim_sdk::Api::build_from_source`].
+    pub fn build_from_source(&self, source: &str, opts: &whim_sdk::BuildOptions) -> Result<whim_sdk::BuiltImage, Error> {
+        block_on(self.api.build_from_source(source, opts, |job| std::future::ready(job())))
+    }
+
+    /// Every image of the caller's account, by name.
+    pub fn list_images(&self) -> Result<Vec<whim_sdk::ImageEntry>, Error> {
+        block_on(self.api.list_images())
+    }
+
+    /// Deletes an image (name or ARN) and waits until it is gone.
+    pub fn remove_image(&self, name_or_arn: &str) -> Result<(), Error> {
+        block_on(self.api.remove_image(name_or_arn))
+    }
+
+    /// Makes (or finds) the artifact bucket and the build role builds need. Idempotent.
+    pub fn bootstrap(&self) -> Result<whim_sdk::Bootstrap, Error> {
+        block_on(self.api.bootstrap())
+    }
+
+    /// The caller's account id (STS GetCallerIdentity).
+    pub fn account(&self) -> Result<String, Error> {
+        block_on(self.api.account())
+    }
+
+    /// The service calls underneath, for checks this API does not wrap (`preflight-check`).
+    #[must_use]
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
 }

@@ -21,6 +21,8 @@ pub struct ManagerOptions {
 pub struct Api {
     pub(crate) client: Client,
     pub(crate) sts: aws_sdk_sts::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) iam: aws_sdk_iam::Client,
     region: String,
     /// How VM endpoints are reached.
     pub opts: ManagerOptions,
@@ -42,12 +44,27 @@ impl Api {
     pub fn new(client: Client, sdk: &aws_types::SdkConfig, opts: ManagerOptions) -> Result<Api, Error> {
         let region = client.config().region().map(ToString::to_string);
         let region = region.ok_or_else(|| Error::InvalidOption("no AWS region configured: set --region or AWS_REGION".into()))?;
+        let http = client.config().http_client();
+        let sleep = client.config().sleep_impl().or_else(|| sdk.sleep_impl());
         let mut sts = aws_sdk_sts::config::Builder::from(sdk);
-        if let Some(http) = client.config().http_client() {
-            sts.set_http_client(Some(http));
-        }
-        sts.set_sleep_impl(client.config().sleep_impl().or_else(|| sdk.sleep_impl()));
-        Ok(Api { sts: aws_sdk_sts::Client::from_conf(sts.build()), client, region, opts })
+        sts.set_http_client(http.clone().or_else(|| sdk.http_client()));
+        sts.set_sleep_impl(sleep.clone());
+        let mut s3 = aws_sdk_s3::config::Builder::from(sdk);
+        s3.set_http_client(http.clone().or_else(|| sdk.http_client()));
+        s3.set_sleep_impl(sleep.clone());
+        // An overridden endpoint (an emulator, a LocalStack) serves buckets by path, not by host.
+        s3.set_force_path_style(Some(sdk.endpoint_url().is_some()));
+        let mut iam = aws_sdk_iam::config::Builder::from(sdk);
+        iam.set_http_client(http.or_else(|| sdk.http_client()));
+        iam.set_sleep_impl(sleep);
+        Ok(Api {
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            iam: aws_sdk_iam::Client::from_conf(iam.build()),
+            client,
+            region,
+            opts,
+        })
     }
 
     /// The region VMs are launched in.

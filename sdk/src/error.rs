@@ -67,6 +67,22 @@ pub enum Error {
     /// A copy failed on the VM's side or in transit.
     #[error(transparent)]
     Transfer(#[from] TransferError),
+    /// A build source cannot be used (bad syntax, `http://`, credentials in a URL, a hostile
+    /// archive, no Dockerfile, a download that failed). Nothing was uploaded.
+    #[error("invalid build source: {0}")]
+    InvalidSource(String),
+    /// A build source exceeds a cap (compressed or uncompressed bytes, file count). Nothing was
+    /// uploaded.
+    #[error("build source too large: {0}")]
+    SourceTooLarge(String),
+    /// An image build failed; the message carries the builds' `stateReason`.
+    #[error("image `{name}` failed to build: {reason}")]
+    BuildFailed {
+        /// The image name.
+        name: String,
+        /// What the service said (the builds' `stateReason`, reference §D.3).
+        reason: String,
+    },
     /// Local I/O (the caller's streams).
     #[error("local I/O: {0}")]
     Io(#[from] std::io::Error),

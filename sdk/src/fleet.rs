@@ -163,7 +163,7 @@ impl Api {
     }
 
     /// The sleep of the client's runtime (the SDK's default one when the client has none).
-    fn sleeper(&self) -> Result<SharedAsyncSleep, Error> {
+    pub(crate) fn sleeper(&self) -> Result<SharedAsyncSleep, Error> {
         let sleep = self.client.config().sleep_impl().or_else(aws_smithy_async::rt::sleep::default_async_sleep);
         sleep.ok_or_else(|| Error::InvalidOption("the AWS SDK client has no sleep implementation for this runtime".into()))
     }

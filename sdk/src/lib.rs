@@ -11,20 +11,30 @@
 #![warn(missing_docs)]
 
 mod api;
+mod bootstrap;
+mod build;
+pub mod context;
 mod error;
 mod events;
 mod fleet;
+mod images;
 mod launch;
 pub mod transfer;
 pub mod ws;
 
 pub use api::{Api, ManagerOptions};
+pub use bootstrap::Bootstrap;
+pub use build::{BuildEvent, BuildOptions, BuiltImage, PrepareJob};
 pub use error::{Error, api as api_error};
 pub use events::{ShellEnd, exec_events, shell_events};
 pub use fleet::{GcReport, unix_now};
+pub use images::{ImageEntry, ImageSpec};
 pub use launch::{LaunchDriver, LaunchOptions, LaunchStep, LaunchTimings, VmInfo};
+/// A value that never prints (`Debug` and `Display` show `<redacted>`): tokens, header values.
+pub use whim_core::endpoint::Secret;
 pub use whim_core::exec::ExitStatus;
 pub use whim_core::fleet::{GcFilter, VmEntry};
+pub use whim_core::image::Egress;
 pub use whim_core::ttl::Ttl;
 
 /// The pty size commands run with (the service starts at 0x0).

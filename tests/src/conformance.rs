@@ -4,12 +4,9 @@
 //! Control-plane steps are SigV4-signed with aws-sigv4 (service `lambda`); VM endpoint steps go
 //! to the same socket with the endpoint host in `Host`. `until` steps are polled (time capped,
 //! the emulator settles faster than the service). Bodies are compared with the recorded
-//! fixtures after the README's normalisation of both sides.
-//!
-//! Fallback captures (opt-in): when a step is unimplemented but its captures are given as
-//! fallbacks (e.g. CreateMicrovmImage -> the emulator's `whim-default` image), the scenario goes on
-//! with them; fixtures are then compared with the fallback names mapped to the recorded ones,
-//! and image-describing answers about the fallback image are compared on status only.
+//! fixtures after the README's normalisation of both sides (plus one rule of whim's: byte
+//! sizes, which depend on the artifact and the build host, see `normalise`). An unimplemented
+//! step that captures values stops its scenario.
 
 mod case;
 mod http;
@@ -17,7 +14,6 @@ mod judge;
 mod normalise;
 mod report;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -74,17 +70,12 @@ pub struct Runner {
     fixtures: PathBuf,
     poll_cap: Duration,
     interval_cap: Duration,
-    fallback: BTreeMap<String, String>,
 }
 
 /// State of one scenario while it runs.
 #[derive(Debug, Default)]
 struct Scenario {
     vars: Vars,
-    /// (fallback value, recorded value), both normalised.
-    renames: Vec<(String, String)>,
-    /// Fallback values in use (a step using one describes the fallback resource).
-    fallback_values: Vec<String>,
     stopped: Option<String>,
 }
 
@@ -103,15 +94,7 @@ impl Runner {
             fixtures: shared.join("reference/recorded/fixtures"),
             poll_cap: Duration::from_secs(30),
             interval_cap: Duration::from_millis(50),
-            fallback: BTreeMap::new(),
         }
-    }
-
-    /// Values to use for captures of unimplemented steps (see the module docs).
-    #[must_use]
-    pub fn with_fallback_captures(mut self, fallback: BTreeMap<String, String>) -> Self {
-        self.fallback = fallback;
-        self
     }
 
     /// Runs every case, in order.
@@ -152,10 +135,13 @@ impl Runner {
             Err(e) => return self.stop(sc, Outcome::Fail, format!("request failed: {e:#}")),
         };
         let body = serde_json::from_slice::<Value>(&answer.body).ok();
-        let ran = self.judge(case, step, sc, &req, &answer, body.as_ref());
+        let ran = self.judge(case, step, &answer, body.as_ref());
         match ran.outcome {
             Outcome::Fail => self.stop(sc, Outcome::Fail, ran.detail),
-            Outcome::Unimplemented if !step.capture.is_empty() && !step.optional => self.fall_back(case, step, sc, ran),
+            Outcome::Unimplemented if !step.capture.is_empty() && !step.optional => {
+                sc.stopped = Some(format!("{} ({}) is unimplemented", step.name, step.operation));
+                ran
+            }
             _ => {
                 self.capture(step, body.as_ref(), sc);
                 ran
@@ -190,7 +176,7 @@ impl Runner {
         }
     }
 
-    fn judge(&self, case: &Case, step: &Step, sc: &Scenario, req: &Outgoing, answer: &Answer, body: Option<&Value>) -> Ran {
+    fn judge(&self, case: &Case, step: &Step, answer: &Answer, body: Option<&Value>) -> Ran {
         let error_type = error_type(answer, body);
         if answer.status == 501 || error_type.as_deref() == Some("UnknownOperationException") {
             return Ran { outcome: Outcome::Unimplemented, detail: format!("HTTP {}", answer.status) };
@@ -205,24 +191,14 @@ impl Runner {
         {
             problems.push(format!("'{}' never became {}", until.path, until.equals));
         }
-        let tainted = uses_fallback(req, sc) && step.operation.contains("Image");
-        problems.extend(self.check_fixture(case, step, sc, answer, error_type.as_deref(), tainted));
-        let note = if tainted { "fallback image: fixture body not compared".to_owned() } else { String::new() };
+        problems.extend(self.check_fixture(case, step, answer, error_type.as_deref()));
         match problems.is_empty() {
-            true => Ran { outcome: Outcome::Pass, detail: note },
+            true => Ran { outcome: Outcome::Pass, detail: String::new() },
             false => Ran { outcome: Outcome::Fail, detail: problems.join("; ") },
         }
     }
 
-    fn check_fixture(
-        &self,
-        case: &Case,
-        step: &Step,
-        sc: &Scenario,
-        answer: &Answer,
-        error_type: Option<&str>,
-        tainted: bool,
-    ) -> Vec<String> {
+    fn check_fixture(&self, case: &Case, step: &Step, answer: &Answer, error_type: Option<&str>) -> Vec<String> {
         let mut problems = Vec::new();
         let base = self.fixtures.join(&case.id);
         if let Some(meta) = read_json(&base.join(format!("{}.meta.json", step.name))) {
@@ -239,7 +215,7 @@ impl Runner {
         }
         let fixture = base.join(format!("{}.json", step.name));
         let Ok(recorded) = std::fs::read(&fixture) else { return problems };
-        if !tainted && let Some(diff) = compare_bodies(&recorded, &answer.body, &sc.renames) {
+        if let Some(diff) = compare_bodies(&recorded, &answer.body) {
             problems.push(format!("body differs from {}: {diff}", fixture.display()));
         }
         problems
@@ -253,42 +229,10 @@ impl Runner {
         }
     }
 
-    /// An unimplemented step with captures: go on with fallbacks, or stop the scenario.
-    fn fall_back(&self, case: &Case, step: &Step, sc: &mut Scenario, ran: Ran) -> Ran {
-        if !step.capture.keys().all(|k| self.fallback.contains_key(k)) {
-            let why = format!("{} ({}) is unimplemented", step.name, step.operation);
-            sc.stopped = Some(why);
-            return ran;
-        }
-        let recorded = read_json(&self.fixtures.join(&case.id).join(format!("{}.json", step.name)));
-        let mut used = Vec::new();
-        for (name, path) in &step.capture {
-            let value = self.fallback[name].clone();
-            if let Some(orig) = recorded.as_ref().and_then(|r| at_path(r, path)).map(as_text) {
-                let (from, to) = (normalise::normalise_text(&value), normalise::normalise_text(&orig));
-                if from != to {
-                    sc.renames.push((from, to));
-                }
-            }
-            sc.fallback_values.push(value.clone());
-            sc.vars.set(name, value);
-            used.push(name.as_str());
-        }
-        sc.renames.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
-        Ran { outcome: Outcome::Unimplemented, detail: format!("{}; continuing with fallback {}", ran.detail, used.join(", ")) }
-    }
-
     fn stop(&self, sc: &mut Scenario, outcome: Outcome, detail: String) -> Ran {
         sc.stopped = Some("an earlier step failed".into());
         Ran { outcome, detail }
     }
-}
-
-fn uses_fallback(req: &Outgoing, sc: &Scenario) -> bool {
-    let body = req.body.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-    // Short values ("1.0") are too common to tell a fallback resource apart.
-    let mut distinctive = sc.fallback_values.iter().filter(|v| v.len() >= 8);
-    distinctive.any(|v| req.path.contains(v.as_str()) || body.contains(v.as_str()))
 }
 
 fn read_json(path: &Path) -> Option<Value> {

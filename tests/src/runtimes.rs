@@ -103,6 +103,18 @@ impl Runtime for Tokio {
     fn get(&self, vm: &mut Self::Vm, remote: &str, dir: &Path, limits: Limits) -> Result<PathBuf, Error> {
         self.rt.block_on(vm.get(remote.as_bytes(), dir, limits))
     }
+    fn bootstrap(&self) -> Result<whim_sdk::Bootstrap, Error> {
+        self.rt.block_on(self.mgr.bootstrap())
+    }
+    fn build(&self, source: &str, opts: &whim_sdk::BuildOptions) -> Result<whim_sdk::BuiltImage, Error> {
+        self.rt.block_on(self.mgr.build_from_source(source, opts))
+    }
+    fn list_images(&self) -> Result<Vec<whim_sdk::ImageEntry>, Error> {
+        self.rt.block_on(self.mgr.list_images())
+    }
+    fn remove_image(&self, name: &str) -> Result<(), Error> {
+        self.rt.block_on(self.mgr.remove_image(name))
+    }
     fn run(&self, image: &str, argv: &[&str]) -> Result<(Vec<u8>, i32), Error> {
         let mut out = Vec::new();
         let st = self.rt.block_on(self.mgr.run(image, opts("5m"), argv, None::<&[u8]>, &mut out))?;
@@ -182,6 +194,18 @@ impl<E: Executor> Runtime for AsyncIo<E> {
     fn get(&self, vm: &mut Self::Vm, remote: &str, dir: &Path, limits: Limits) -> Result<PathBuf, Error> {
         E::block_on(vm.get(remote.as_bytes(), dir, limits))
     }
+    fn bootstrap(&self) -> Result<whim_sdk::Bootstrap, Error> {
+        E::block_on(self.mgr.bootstrap())
+    }
+    fn build(&self, source: &str, opts: &whim_sdk::BuildOptions) -> Result<whim_sdk::BuiltImage, Error> {
+        E::block_on(self.mgr.build_from_source(source, opts))
+    }
+    fn list_images(&self) -> Result<Vec<whim_sdk::ImageEntry>, Error> {
+        E::block_on(self.mgr.list_images())
+    }
+    fn remove_image(&self, name: &str) -> Result<(), Error> {
+        E::block_on(self.mgr.remove_image(name))
+    }
     fn run(&self, image: &str, argv: &[&str]) -> Result<(Vec<u8>, i32), Error> {
         let mut out = Vec::new();
         let st = E::block_on(self.mgr.run(image, opts("5m"), argv, None::<futures_lite::io::Empty>, &mut out))?;
@@ -241,6 +265,18 @@ impl Runtime for Blocking {
     }
     fn get(&self, vm: &mut Self::Vm, remote: &str, dir: &Path, limits: Limits) -> Result<PathBuf, Error> {
         vm.get(remote.as_bytes(), dir, limits)
+    }
+    fn bootstrap(&self) -> Result<whim_sdk::Bootstrap, Error> {
+        self.0.bootstrap()
+    }
+    fn build(&self, source: &str, opts: &whim_sdk::BuildOptions) -> Result<whim_sdk::BuiltImage, Error> {
+        self.0.build_from_source(source, opts)
+    }
+    fn list_images(&self) -> Result<Vec<whim_sdk::ImageEntry>, Error> {
+        self.0.list_images()
+    }
+    fn remove_image(&self, name: &str) -> Result<(), Error> {
+        self.0.remove_image(name)
     }
     fn run(&self, image: &str, argv: &[&str]) -> Result<(Vec<u8>, i32), Error> {
         let mut out = Vec::new();

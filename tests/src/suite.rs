@@ -66,6 +66,14 @@ pub trait Runtime: Sized {
     fn put(&self, vm: &mut Self::Vm, path: &Path, remote_dir: &str, limits: Limits) -> Result<Vec<u8>, Error>;
     /// Copies the VM's `remote` into the local directory `dir`; returns the local path.
     fn get(&self, vm: &mut Self::Vm, remote: &str, dir: &Path, limits: Limits) -> Result<PathBuf, Error>;
+    /// The artifact bucket and build role (`Manager::bootstrap`).
+    fn bootstrap(&self) -> Result<whim_sdk::Bootstrap, Error>;
+    /// Builds an image (`Manager::build_from_source`).
+    fn build(&self, source: &str, opts: &whim_sdk::BuildOptions) -> Result<whim_sdk::BuiltImage, Error>;
+    /// The caller's images (`Manager::list_images`).
+    fn list_images(&self) -> Result<Vec<whim_sdk::ImageEntry>, Error>;
+    /// Deletes an image (`Manager::remove_image`).
+    fn remove_image(&self, name: &str) -> Result<(), Error>;
 }
 
 /// An emulator on its own tokio runtime, serving every runtime under test.
@@ -467,6 +475,107 @@ pub fn exec_timeout_kills_group<R: Runtime>(emu: &Emu) {
     r.terminate(vm).expect("terminate");
 }
 
+/// Build options for the emulator's bootstrap, image `name`.
+fn build_options(boot: &whim_sdk::Bootstrap, name: &str) -> whim_sdk::BuildOptions {
+    whim_sdk::BuildOptions {
+        name: name.to_owned(),
+        artifact_bucket: boot.bucket.clone(),
+        base_image_arn: None,
+        build_role_arn: boot.build_role_arn.clone(),
+        egress: whim_sdk::Egress::Public,
+        privileged: false,
+        force: false,
+        context: whim_sdk::context::ContextOptions::default(),
+        progress: None,
+    }
+}
+
+/// A build context: a Dockerfile that writes `/built-file`, copies `app.sh` (executable) and
+/// a `.dockerignore` that keeps `secret.txt` out.
+fn build_context(root: &Path, marker: &str) -> PathBuf {
+    let dir = root.join("ctx");
+    std::fs::create_dir_all(&dir).expect("mkdir ctx");
+    let dockerfile = format!(
+        "FROM public.ecr.aws/amazonlinux/amazonlinux:2023-minimal\nENV GREETING={marker}\nRUN echo \"$GREETING\" > /built-file\nCOPY . /ctx/\n"
+    );
+    std::fs::write(dir.join("Dockerfile"), dockerfile).expect("Dockerfile");
+    std::fs::write(dir.join("app.sh"), "#!/bin/sh\necho app\n").expect("app.sh");
+    std::fs::set_permissions(dir.join("app.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::write(dir.join("secret.txt"), "do not ship").expect("secret");
+    std::fs::write(dir.join(".dockerignore"), "secret.txt\n").expect(".dockerignore");
+    dir
+}
+
+/// Build from a local directory, launch the image and see the build's effects (RUN, COPY with
+/// modes, .dockerignore); a second build of the name is cached; `force` rebuilds; remove.
+pub fn build_launch_cache_force_remove<R: Runtime>(emu: &Emu) {
+    let r: R = emu.runtime();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ctx = build_context(tmp.path(), "first");
+    let boot = r.bootstrap().expect("bootstrap");
+    let mut opts = build_options(&boot, "suite-img");
+    let built = r.build(ctx.to_str().expect("utf-8"), &opts).expect("build");
+    assert!(!built.cached);
+    assert_eq!(built.name, "suite-img");
+    let mut vm = r.launch("suite-img", "5m").expect("launch the built image");
+    let (out, code) =
+        r.exec(&mut vm, &["sh", "-c", "cat /built-file; /ctx/app.sh; test -e /ctx/secret.txt && echo LEAKED; true"], None).expect("exec");
+    assert_eq!((String::from_utf8_lossy(&out).replace('\r', ""), code), ("first\napp\n".to_owned(), 0));
+    r.terminate(vm).expect("terminate");
+    std::fs::write(ctx.join("Dockerfile"), "FROM x\nRUN echo second > /built-file\n").expect("rewrite");
+    let again = r.build(ctx.to_str().expect("utf-8"), &opts).expect("cached build");
+    assert!(again.cached, "a second build of the name is reused");
+    assert_eq!(again.arn, built.arn);
+    opts.force = true;
+    let forced = r.build(ctx.to_str().expect("utf-8"), &opts).expect("forced build");
+    assert!(!forced.cached);
+    let (out, _) = r.run("suite-img", &["cat", "/built-file"]).expect("run the rebuilt image");
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "second");
+    assert!(r.list_images().expect("list").iter().any(|i| i.name == "suite-img" && i.state == "CREATED"));
+    r.remove_image("suite-img").expect("remove");
+    assert!(r.list_images().expect("list").iter().all(|i| i.name != "suite-img"));
+    assert!(matches!(r.remove_image("suite-img"), Err(Error::ImageNotFound(_))));
+}
+
+/// A failing RUN fails the build, and the builds' reason reaches the caller.
+pub fn build_failure_reason<R: Runtime>(emu: &Emu) {
+    let r: R = emu.runtime();
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("Dockerfile"), "FROM x\nRUN echo about to fail; exit 3\n").expect("Dockerfile");
+    let boot = r.bootstrap().expect("bootstrap");
+    match r.build(tmp.path().to_str().expect("utf-8"), &build_options(&boot, "suite-broken")) {
+        Err(Error::BuildFailed { name, reason }) => {
+            assert_eq!(name, "suite-broken");
+            assert!(reason.contains("line 2") && reason.contains('3'), "the reason names the step and its status: {reason}");
+        }
+        other => panic!("expected BuildFailed, got {other:?}"),
+    }
+}
+
+/// A hostile or unusable source is refused before anything is uploaded or created.
+pub fn hostile_source_refused_before_upload<R: Runtime>(emu: &Emu) {
+    let r: R = emu.runtime();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let boot = r.bootstrap().expect("bootstrap");
+    let outside = tmp.path().join("outside");
+    std::fs::write(&outside, "x").expect("outside");
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir(&ctx).expect("mkdir");
+    std::fs::write(ctx.join("Dockerfile"), "FROM x\n").expect("Dockerfile");
+    std::os::unix::fs::symlink(&outside, ctx.join("escape")).expect("symlink");
+    for (source, why) in [
+        (ctx.to_str().expect("utf-8").to_owned(), "an escaping symlink"),
+        ("http://127.0.0.1:1/x.zip".to_owned(), "plain http"),
+        ("https://user:pw@127.0.0.1:1/x.zip".to_owned(), "credentials in the URL"),
+        (tmp.path().join("missing").to_str().expect("utf-8").to_owned(), "a missing path"),
+    ] {
+        let e = r.build(&source, &build_options(&boot, "suite-hostile")).expect_err(why);
+        assert!(matches!(e, Error::InvalidSource(_)), "{why}: {e:?}");
+        assert!(!e.to_string().contains("pw"), "{why}: the error shows no credentials: {e}");
+    }
+    assert!(r.list_images().expect("list").iter().all(|i| i.name != "suite-hostile"), "nothing was created");
+}
+
 /// Instantiates every scenario for one runtime as `#[test]`s in a module; `$emu` makes
 /// each test's own emulator.
 #[macro_export]
@@ -476,7 +585,8 @@ macro_rules! conformance_suite {
             use super::*;
             $crate::conformance_suite!(@tests $runtime, $emu; exit_codes, five_million_lines, random_bytes,
                 stdin_with_eof, shell_resize_exit, ttl_expiry, provision_failure, connection_dropped_mid_exec,
-                list_owned_until_terminated, gc_by_age, suspend_resume_exec, exec_timeout_kills_group, put_get_round_trip, copy_failures_are_loud, get_refuses_escaping_symlink);
+                list_owned_until_terminated, gc_by_age, suspend_resume_exec, exec_timeout_kills_group, put_get_round_trip, copy_failures_are_loud, get_refuses_escaping_symlink,
+                build_launch_cache_force_remove, build_failure_reason, hostile_source_refused_before_upload);
         }
     };
     (@tests $runtime:ty, $emu:expr; $($scenario:ident),*) => {

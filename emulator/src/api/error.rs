@@ -22,6 +22,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", Some(message.into()), RESOURCE_MEMBERS)
     }
 
+    /// 409 ConflictException (`resourceId`/`resourceType` null).
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "ConflictException", Some(message.into()), RESOURCE_MEMBERS)
+    }
+
     /// 400 ValidationException.
     pub(crate) fn validation(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "ValidationException", Some(message.into()), &[])

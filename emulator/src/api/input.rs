@@ -52,6 +52,13 @@ impl Body {
         strings.collect::<Option<Vec<_>>>().map(Some).ok_or_else(|| wrong_type(key, "a list of strings"))
     }
 
+    /// The body without `skip`, canonically serialised (sorted keys): a request's parameters
+    /// for idempotency checks.
+    pub(crate) fn fingerprint_without(&self, skip: &str) -> String {
+        let rest: Map<String, Value> = self.0.iter().filter(|(k, _)| k.as_str() != skip).map(|(k, v)| (k.clone(), v.clone())).collect();
+        Value::Object(rest).to_string()
+    }
+
     /// An optional object member.
     pub(crate) fn object(&self, key: &str) -> Result<Option<&Map<String, Value>>, ApiError> {
         match self.get(key) {
@@ -155,6 +162,27 @@ impl Violations {
         self.0.push(format!(
             "Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
         ));
+    }
+
+    /// A value outside its enum (`Member must satisfy enum value set: [A, B]`).
+    pub(crate) fn enum_value(&mut self, path: &str, value: &str, allowed: &[&str]) {
+        if !allowed.contains(&value) {
+            self.0.push(format!(
+                "Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ));
+        }
+    }
+
+    /// A list with a value outside its members' enum (the service's nested-constraint wording).
+    pub(crate) fn enum_list(&mut self, path: &str, values: &[String], allowed: &[&str]) {
+        if values.iter().any(|v| !allowed.contains(&v.as_str())) {
+            self.0.push(format!(
+                "Value '[{}]' at '{path}' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [{}]]",
+                values.join(", "),
+                allowed.join(", ")
+            ));
+        }
     }
 
     /// `Ok` when nothing was violated, else one ValidationException listing everything.

@@ -35,10 +35,13 @@ pub(crate) async fn run(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
     let region = &app.cfg.region;
     let default_ingress = || vec![managed_connector_arn(region, "HTTP_INGRESS")];
     let default_egress = || vec![managed_connector_arn(region, "INTERNET_EGRESS")];
+    let image_fs = version.fs.clone().unwrap_or_default();
+    let egress_none = app.cfg.guesses.enforce_egress_none && version.spec.lacks_internet_egress();
     let spec = VmSpec {
         image_arn: image.arn,
         image_version: version.version,
-        image_root: image.root,
+        image_fs,
+        egress_none,
         execution_role_arn: req.execution_role_arn,
         idle_policy: req.idle_policy,
         ingress: req.ingress.filter(|l| !l.is_empty()).unwrap_or_else(default_ingress),

@@ -3,14 +3,21 @@
 
 mod arn;
 pub(crate) mod error;
+mod iam;
+mod image_request;
+mod image_wire;
+mod image_write;
 mod images;
 mod input;
 mod labels;
 mod microvms;
 mod paging;
+mod query;
 mod run_request;
+mod s3;
 pub(crate) mod sigv4;
 mod sts;
+mod tags;
 mod tokens;
 mod wire;
 
@@ -29,16 +36,29 @@ use crate::state::App;
 const V: &str = "/2025-09-09";
 
 /// One router per SigV4 service name served on the listener.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Services {
     lambda: Router,
     sts: Router,
+    iam: Router,
+    s3: s3s::service::S3Service,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").finish_non_exhaustive()
+    }
 }
 
 impl Services {
     /// The services of this emulator over `app`.
     pub(crate) fn new(app: Arc<App>) -> Self {
-        Self { lambda: lambda_router(app.clone()), sts: sts::router(app) }
+        Self {
+            lambda: lambda_router(app.clone()),
+            sts: sts::router(app.clone()),
+            iam: iam::router(app.clone()),
+            s3: s3::service(app.objects.clone()),
+        }
     }
 
     /// Answers a control-plane request: unsigned → refused; otherwise by signing service.
@@ -49,6 +69,8 @@ impl Services {
         let router = match scope.service.as_str() {
             "lambda" => self.lambda.clone(),
             "sts" => self.sts.clone(),
+            "iam" => self.iam.clone(),
+            "s3" => return s3::handle(&self.s3, req).await,
             other => return ApiError::service_not_implemented(other).into_response(),
         };
         match router.oneshot(req).await {
@@ -67,12 +89,12 @@ fn lambda_router(app: Arc<App>) -> Router {
         .route(&format!("{V}/microvms/{{id}}/resume"), post(microvms::resume))
         .route(&format!("{V}/microvms/{{id}}/auth-token"), post(tokens::app_token))
         .route(&format!("{V}/microvms/{{id}}/shell-auth-token"), post(tokens::shell_token))
-        .route(&format!("{V}/microvm-images"), get(images::list).post(todo_op("CreateMicrovmImage")))
+        .route(&format!("{V}/microvm-images"), get(images::list).post(image_write::create))
         .route(&format!("{V}/microvm-images/{{img}}"), image_routes())
         .route(&format!("{V}/microvm-images/{{img}}/versions"), get(images::list_versions))
         .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}"), version_routes())
-        .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}/builds"), get(todo_op("ListMicrovmImageBuilds")))
-        .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}/builds/{{b}}"), get(todo_op("GetMicrovmImageBuild")))
+        .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}/builds"), get(images::list_builds))
+        .route(&format!("{V}/microvm-images/{{img}}/versions/{{ver}}/builds/{{b}}"), get(images::get_build))
         .route(&format!("{V}/managed-microvm-images"), get(images::list_managed))
         .route(&format!("{V}/managed-microvm-images/{{img}}/versions"), get(images::list_managed_versions))
         .route("/2017-03-31/tags/{resource}", tag_routes())
@@ -84,15 +106,15 @@ fn lambda_router(app: Arc<App>) -> Router {
 }
 
 fn image_routes() -> MethodRouter<Arc<App>> {
-    get(images::get).put(todo_op("UpdateMicrovmImage")).delete(todo_op("DeleteMicrovmImage"))
+    get(images::get).put(image_write::update).delete(image_write::delete)
 }
 
 fn version_routes() -> MethodRouter<Arc<App>> {
-    get(images::get_version).patch(todo_op("UpdateMicrovmImageVersion")).delete(todo_op("DeleteMicrovmImageVersion"))
+    get(images::get_version).patch(image_write::update_version).delete(image_write::delete_version)
 }
 
 fn tag_routes() -> MethodRouter<Arc<App>> {
-    get(todo_op("ListTags")).post(todo_op("TagResource")).delete(todo_op("UntagResource"))
+    get(tags::list).post(tags::tag).delete(tags::untag)
 }
 
 fn connector_collection_routes() -> MethodRouter<Arc<App>> {

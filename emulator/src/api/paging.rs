@@ -24,6 +24,8 @@ pub(crate) enum Listing {
     ManagedImages = 4,
     /// ListManagedMicrovmImageVersions.
     ManagedImageVersions = 5,
+    /// ListMicrovmImageBuilds.
+    ImageBuilds = 6,
 }
 
 const MAGIC: &[u8; 4] = b"whm1";

@@ -53,7 +53,7 @@ impl RunRequest {
         v.at_most("maximumDurationInSeconds", duration, MAX_DURATION_SECS);
         let execution_role_arn = body.string("executionRoleArn")?;
         if let Some(role) = &execution_role_arn {
-            check_role(role, &mut v);
+            check_role("executionRoleArn", role, &mut v);
         }
         let client_token = body.string("clientToken")?;
         if let Some(t) = &client_token {
@@ -110,10 +110,11 @@ fn parse_idle_policy(obj: Option<&Map<String, Value>>, v: &mut Violations) -> Re
     })
 }
 
-fn check_role(role: &str, v: &mut Violations) {
-    v.too_long("executionRoleArn", Some(role), role.len(), 2048);
+/// A role ARN member (`executionRoleArn`, `buildRoleArn`): 20..2048 and the model's pattern.
+pub(crate) fn check_role(path: &str, role: &str, v: &mut Violations) {
+    v.too_long(path, Some(role), role.len(), 2048);
     if role.len() < 20 || !is_role_arn(role) {
-        v.pattern("executionRoleArn", role, ROLE_PATTERN);
+        v.pattern(path, role, ROLE_PATTERN);
     }
 }
 

@@ -3,8 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::state::clock::hour_bucket;
-use crate::state::images::{Image, ImageVersion, ManagedImage, ManagedVersion};
+use crate::state::images::{ManagedImage, ManagedVersion};
 use crate::state::vm::Microvm;
 
 /// RunMicrovm / GetMicrovm answer.
@@ -39,54 +38,6 @@ pub(crate) fn microvm_item(vm: &Microvm) -> Value {
     })
 }
 
-/// A ListMicrovmImages item.
-pub(crate) fn image_summary(image: &Image) -> Value {
-    json!({
-        "imageArn": image.arn,
-        "name": image.name,
-        "id": image.id,
-        "state": image.state,
-        "latestActiveImageVersion": latest_active(image),
-        "latestFailedImageVersion": latest_failed(image),
-        "createdAt": image.created_at,
-    })
-}
-
-/// GetMicrovmImage answer (no `stateReason`; `tags` is `{}` when none).
-pub(crate) fn image(image: &Image) -> Value {
-    let mut v = image_summary(image);
-    v["tags"] = json!(image.tags);
-    v["updatedAt"] = json!(image.updated_at);
-    v
-}
-
-/// GetMicrovmImageVersion answer and ListMicrovmImageVersions item.
-pub(crate) fn image_version(image: &Image, version: &ImageVersion) -> Value {
-    json!({
-        "imageArn": image.arn,
-        "imageVersion": version.version,
-        "state": version.state,
-        "status": version.status,
-        "stateReason": null,
-        "createdAt": version.created_at,
-        "updatedAt": version.updated_at,
-        "baseImageArn": version.base_image_arn,
-        "baseImageVersion": version.base_image_version,
-        "buildRoleArn": version.build_role_arn,
-        "description": version.description,
-        "codeArtifact": {"uri": version.code_artifact_uri},
-        "logging": null,
-        "egressNetworkConnectors": version.egress,
-        "cpuConfigurations": null,
-        "resources": [{"minimumMemoryInMiB": version.memory_mib}],
-        "additionalOsCapabilities": null,
-        "hooks": null,
-        "environmentVariables": null,
-        "tags": null,
-        "versionStateTimeBucket": format!("{}#{}", version.state, hour_bucket(version.updated_at)),
-    })
-}
-
 /// A ListManagedMicrovmImages item.
 pub(crate) fn managed_image(image: &ManagedImage) -> Value {
     json!({"imageArn": image.arn, "createdAt": image.created_at, "updatedAt": image.updated_at})
@@ -106,13 +57,4 @@ pub(crate) fn managed_version(image: &ManagedImage, version: &ManagedVersion) ->
 /// `{"items": […], "nextToken": …}`.
 pub(crate) fn page(items: Vec<Value>, next: Option<String>) -> Value {
     json!({"items": items, "nextToken": next})
-}
-
-fn latest_active(image: &Image) -> Option<&str> {
-    let usable = |v: &&ImageVersion| v.state == "SUCCESSFUL" && v.status == "ACTIVE";
-    image.versions.iter().rev().find(usable).map(|v| v.version.as_str())
-}
-
-fn latest_failed(image: &Image) -> Option<&str> {
-    image.versions.iter().rev().find(|v| v.state == "FAILED").map(|v| v.version.as_str())
 }

@@ -11,8 +11,20 @@ use std::path::PathBuf;
 pub(crate) struct HelperArgs {
     /// The VM id (a single path component).
     pub vm_id: String,
-    /// Lower dir of the overlay root.
+    /// Bottom lower dir of the overlay root (the base; host masks apply to it).
     pub image_root: PathBuf,
+    /// Image layers stacked above `image_root`, top first.
+    pub layers: Vec<PathBuf>,
+    /// A build step's persistent upper dir (else the upper is throwaway tmpfs).
+    pub upper: Option<PathBuf>,
+    /// overlayfs work dir for `upper` (same filesystem, empty).
+    pub work: Option<PathBuf>,
+    /// Build context bound read-only at [`super::CONTEXT_MOUNT`] (COPY steps).
+    pub context: Option<PathBuf>,
+    /// `KEY=VALUE` pairs of the image, exported in every shell.
+    pub env: Vec<String>,
+    /// The shells' working directory.
+    pub workdir: Option<String>,
     /// Parent of the per-VM scratch dir.
     pub state_dir: PathBuf,
     /// cgroup v2 directory the VM's processes are born in.
@@ -40,6 +52,12 @@ impl HelperArgs {
         field("vm", OsStr::new(&self.vm_id));
         field("image", self.image_root.as_os_str());
         field("state", self.state_dir.as_os_str());
+        self.layers.iter().for_each(|p| field("layer", p.as_os_str()));
+        self.upper.iter().for_each(|p| field("upper", p.as_os_str()));
+        self.work.iter().for_each(|p| field("work", p.as_os_str()));
+        self.context.iter().for_each(|p| field("context", p.as_os_str()));
+        self.env.iter().for_each(|kv| field("env", OsStr::new(kv)));
+        self.workdir.iter().for_each(|d| field("workdir", OsStr::new(d)));
         self.cgroup_v2.iter().for_each(|p| field("cgroup2", p.as_os_str()));
         self.cgroup_procs.iter().for_each(|p| field("cgroup", p.as_os_str()));
         self.masks.iter().for_each(|p| field("mask", p.as_os_str()));
@@ -66,6 +84,12 @@ impl HelperArgs {
             b"vm" => self.vm_id = value.to_string_lossy().into_owned(),
             b"image" => self.image_root = value.into(),
             b"state" => self.state_dir = value.into(),
+            b"layer" => self.layers.push(value.into()),
+            b"upper" => self.upper = Some(value.into()),
+            b"work" => self.work = Some(value.into()),
+            b"context" => self.context = Some(value.into()),
+            b"env" => self.env.push(value.to_string_lossy().into_owned()),
+            b"workdir" => self.workdir = Some(value.to_string_lossy().into_owned()),
             b"cgroup2" => self.cgroup_v2 = Some(value.into()),
             b"cgroup" => self.cgroup_procs.push(value.into()),
             b"mask" => self.masks.push(value.into()),
@@ -92,6 +116,12 @@ mod tests {
         let args = HelperArgs {
             vm_id: "vm-1".into(),
             image_root: "/".into(),
+            layers: vec!["/srv/l2".into(), "/srv/l1".into()],
+            upper: Some("/srv/diff".into()),
+            work: Some("/srv/work".into()),
+            context: Some("/srv/ctx".into()),
+            env: vec!["A=b=c".into(), "EMPTY=".into()],
+            workdir: Some("/app dir".into()),
             state_dir: "/tmp/a b=c".into(),
             cgroup_v2: Some("/sys/fs/cgroup/unified/whim/vm-1".into()),
             cgroup_procs: vec!["/sys/fs/cgroup/freezer/whim/vm-1/cgroup.procs".into()],

@@ -26,24 +26,41 @@ const BASH: [&CStr; 4] = [c"/bin/bash", c"--noprofile", c"--norc", c"-i"];
 /// Used when the image has no bash.
 const SH: [&CStr; 2] = [c"/bin/sh", c"-i"];
 
-/// Forks a shell on a new pty; returns its pid and the pty master.
-pub(crate) fn spawn_shell(policy: Option<&Policy>) -> Result<(Pid, OwnedFd), String> {
+/// The shells' environment: [`SHELL_ENV`] with the image's `KEY=VALUE` pairs applied (an image
+/// may change anything but `TERM` and `PS1`, which the shell protocol relies on).
+pub(crate) fn shell_env(image_env: &[String]) -> Vec<CString> {
+    let mut env: Vec<String> = SHELL_ENV.iter().map(|kv| (*kv).to_owned()).collect();
+    for kv in image_env {
+        let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+        if key == "TERM" || key == "PS1" || key.is_empty() {
+            continue;
+        }
+        let prefix = format!("{key}=");
+        match env.iter_mut().find(|e| e.starts_with(&prefix)) {
+            Some(slot) => slot.clone_from(kv),
+            None => env.push(kv.clone()),
+        }
+    }
+    env.into_iter().filter_map(|kv| CString::new(kv).ok()).collect()
+}
+
+/// Forks a shell on a new pty in `cwd` with `env`; returns its pid and the pty master.
+pub(crate) fn spawn_shell(policy: Option<&Policy>, env: &[CString], cwd: &CStr) -> Result<(Pid, OwnedFd), String> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open /dev/ptmx: {e}"))?;
     grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
     unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
     let slave = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
     let slave = CString::new(slave).map_err(|e| e.to_string())?;
-    let env: Vec<CString> = SHELL_ENV.iter().filter_map(|v| CString::new(*v).ok()).collect();
     // SAFETY: init is single threaded; the child only makes syscalls and then execs.
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => exec_shell(&slave, policy, &env),
+        Ok(ForkResult::Child) => exec_shell(&slave, policy, env, cwd),
         Ok(ForkResult::Parent { child }) => Ok((child, master.into())),
         Err(e) => Err(format!("fork: {e}")),
     }
 }
 
 /// In the forked child: new session, pty as controlling terminal and stdio, restrict, exec.
-fn exec_shell(slave: &CStr, policy: Option<&Policy>, env: &[CString]) -> ! {
+fn exec_shell(slave: &CStr, policy: Option<&Policy>, env: &[CString], cwd: &CStr) -> ! {
     reset_signals();
     let _ = nix::unistd::setsid();
     let tty = match nix::fcntl::open(slave, OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {
@@ -59,7 +76,9 @@ fn exec_shell(slave: &CStr, policy: Option<&Policy>, env: &[CString]) -> ! {
         libc::close_range(3, u32::MAX, 0);
         libc::umask(0o022);
     }
-    let _ = nix::unistd::chdir("/");
+    if nix::unistd::chdir(cwd).is_err() {
+        let _ = nix::unistd::chdir("/");
+    }
     if let Some(Err(why)) = policy.map(Policy::apply) {
         die(&why);
     }
@@ -70,7 +89,7 @@ fn exec_shell(slave: &CStr, policy: Option<&Policy>, env: &[CString]) -> ! {
 
 /// Restores default dispositions and an empty mask (Rust ignores SIGPIPE; init blocks SIGCHLD):
 /// both would otherwise survive exec.
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     // SAFETY: resetting dispositions and the mask has no memory-safety implications.
     unsafe {
         for sig in 1..libc::SIGRTMIN() {

@@ -4,6 +4,7 @@
 //! child (it is pid 1), reports shell exits, and SIGKILLs the whole VM when the emulator goes away.
 
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -16,6 +17,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, chdir, pivot_root, sethostname};
 
 use super::args::HelperArgs;
+use super::exec::{self, ExecSpec};
 use super::guest;
 use super::proto::{self, Report, Request};
 use super::restrict::Policy;
@@ -26,7 +28,7 @@ pub(crate) fn main(args: &HelperArgs, root: &Path, ctl: OwnedFd) -> ! {
     if let Err(why) = enter_root(args, root) {
         fail(&ctl, why)
     }
-    Init::new(args.privileged, ctl).run()
+    Init::new(args, ctl).run()
 }
 
 fn fail(ctl: &OwnedFd, why: String) -> ! {
@@ -101,18 +103,24 @@ struct Init {
     /// Shell pid -> request id.
     shells: HashMap<Pid, u64>,
     policy: Option<Policy>,
+    /// Environment of new shells (the image's applied).
+    env: Vec<CString>,
+    /// Working directory of new shells.
+    cwd: CString,
 }
 
 impl Init {
     /// Prepares the server and tells the emulator it is ready (or why it is not, then exits).
-    fn new(privileged: bool, ctl: OwnedFd) -> Self {
-        let policy = match privileged {
+    fn new(args: &HelperArgs, ctl: OwnedFd) -> Self {
+        let policy = match args.privileged {
             true => None,
             false => Some(Policy::restricted().unwrap_or_else(|why| fail(&ctl, why))),
         };
         let sigchld = sigchld_fd().unwrap_or_else(|why| fail(&ctl, why));
         proto::report(ctl.as_fd(), &Report::Ready, None);
-        Init { ctl, sigchld, shells: HashMap::new(), policy }
+        let env = guest::shell_env(&args.env);
+        let cwd = args.workdir.as_deref().and_then(|d| CString::new(d).ok()).unwrap_or_else(|| c"/".to_owned());
+        Init { ctl, sigchld, shells: HashMap::new(), policy, env, cwd }
     }
 
     fn run(mut self) -> ! {
@@ -145,6 +153,9 @@ impl Init {
             Err(nix::errno::Errno::EINTR) => return,
             Ok(None) | Err(_) => shutdown(),
         };
+        if let Some((id, spec)) = ExecSpec::decode(&packet) {
+            return self.exec(id, &spec);
+        }
         match Request::decode(&String::from_utf8_lossy(&packet)) {
             Some(Request::Spawn(id)) => self.spawn(id),
             Some(Request::StopAll) => drop(kill(Pid::from_raw(-1), Signal::SIGSTOP)),
@@ -153,8 +164,19 @@ impl Init {
         }
     }
 
+    fn exec(&mut self, id: u64, spec: &ExecSpec) {
+        match exec::spawn(spec, self.policy.as_ref()) {
+            Ok((pid, output)) => {
+                self.shells.insert(pid, id);
+                let report = Report::Spawned { id, pid: pid.as_raw() };
+                proto::report(self.ctl.as_fd(), &report, Some(output.as_fd()));
+            }
+            Err(reason) => proto::report(self.ctl.as_fd(), &Report::SpawnFailed { id, reason }, None),
+        }
+    }
+
     fn spawn(&mut self, id: u64) {
-        match guest::spawn_shell(self.policy.as_ref()) {
+        match guest::spawn_shell(self.policy.as_ref(), &self.env, &self.cwd) {
             Ok((pid, master)) => {
                 self.shells.insert(pid, id);
                 let report = Report::Spawned { id, pid: pid.as_raw() };

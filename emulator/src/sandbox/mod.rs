@@ -17,9 +17,11 @@ mod cgfork;
 mod cgroup;
 mod control;
 mod error;
+mod exec;
 mod guest;
 mod helper;
 mod init;
+mod masklayer;
 mod masks;
 mod nsvm;
 mod probe;
@@ -27,6 +29,7 @@ mod proto;
 mod pty;
 mod restrict;
 mod rootfs;
+mod step;
 mod table;
 mod unisolated;
 
@@ -35,11 +38,16 @@ use std::path::PathBuf;
 
 pub use cgroup::CGROUP_ENV;
 pub use error::SandboxError;
+pub(crate) use exec::ExecSpec;
 pub use guest::SHELL_ENV;
 pub use masks::default_mask_paths;
 pub use probe::probe;
 pub use pty::{KILLED_STATUS, Shell, ShellControl, ShellReader, ShellWriter};
 pub use restrict::{DOCKER_DEFAULT_CAPS, docker_mask};
+pub(crate) use step::{StepFs, StepOutcome, read_tail, run_step};
+
+/// Name, under the VM's `/dev`, where a COPY step sees the build context (read-only).
+pub(crate) const CONTEXT_DIR: &str = ".whim-build-context";
 
 /// argv[1] that turns the emulator binary into the sandbox setup helper.
 pub const HELPER_ARG: &str = "__whim-microvm-init";
@@ -47,9 +55,17 @@ pub const HELPER_ARG: &str = "__whim-microvm-init";
 /// How VMs are built.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
-    /// Lower dir of the overlay root; "/" means the host root (only its root filesystem, not
-    /// other mounts, shows through).
+    /// Bottom lower dir of the overlay root, the image's base; "/" means the host root (only its
+    /// root filesystem, not other mounts, shows through). Host masks apply to it.
     pub image_root: PathBuf,
+    /// Image layers stacked above `image_root`, top first (empty for a bare base); see
+    /// [`SandboxConfig::set_image`].
+    pub layers: Vec<PathBuf>,
+    /// Environment of the image, applied to every shell (over [`SHELL_ENV`]; `TERM` and `PS1`
+    /// are kept).
+    pub env: Vec<(String, String)>,
+    /// Working directory of every shell (`/` when unset or missing).
+    pub workdir: Option<String>,
     /// Namespaces, or the unsafe no-isolation fallback.
     pub isolation: Isolation,
     /// All capabilities inside the user namespace and no seccomp filter; otherwise Docker's
@@ -62,7 +78,7 @@ pub struct SandboxConfig {
     /// Binary executed as `helper_exe __whim-microvm-init`; its main MUST call
     /// [`run_helper_if_requested`] before starting any thread.
     pub helper_exe: PathBuf,
-    /// Where per-VM scratch dirs are made (e.g. /tmp/whim-emulator-<pid>).
+    /// Where per-VM scratch dirs are made (e.g. /tmp/whim-emulator-<pid>-<n>).
     pub state_dir: PathBuf,
 }
 
@@ -82,14 +98,42 @@ impl SandboxConfig {
     pub fn default_for_host() -> Self {
         SandboxConfig {
             image_root: "/".into(),
+            layers: Vec::new(),
+            env: Vec::new(),
+            workdir: None,
             isolation: Isolation::Namespaces,
             privileged: false,
             egress_none: false,
             mask_paths: default_mask_paths(),
             helper_exe: std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()),
-            state_dir: std::env::temp_dir().join(format!("whim-emulator-{}", std::process::id())),
+            // One directory per config: emulators in one process (tests) never share S3 data,
+            // built images or VM scratch, and one's shutdown never removes another's.
+            state_dir: std::env::temp_dir().join(format!("whim-emulator-{}-{}", std::process::id(), next_instance())),
         }
     }
+}
+
+impl SandboxConfig {
+    /// Makes VMs boot from `image`: its layers (the last one becomes `image_root`), environment
+    /// and working directory, all capabilities when it is privileged, and a loopback-only
+    /// network when it has no internet egress.
+    pub fn set_image(&mut self, image: &crate::build::ImageFs) {
+        let mut layers = image.layers.clone();
+        if let Some(base) = layers.pop() {
+            self.image_root = base;
+        }
+        self.layers = layers;
+        self.env = image.env.clone();
+        self.workdir = image.workdir.clone();
+        self.privileged = image.privileged;
+        self.egress_none = image.egress_none;
+    }
+}
+
+/// A process-wide counter for [`SandboxConfig::default_for_host`]'s state directories.
+fn next_instance() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Runs the sandbox helper and exits if argv[1] is [`HELPER_ARG`]; otherwise returns at once.
@@ -117,7 +161,7 @@ impl Vm {
     pub async fn boot(cfg: &SandboxConfig, vm_id: &str) -> Result<Vm, SandboxError> {
         check_vm_id(vm_id)?;
         let inner = match cfg.isolation {
-            Isolation::Namespaces => Inner::Ns(Box::new(nsvm::NsVm::boot(cfg, vm_id).await?)),
+            Isolation::Namespaces => Inner::Ns(Box::new(nsvm::NsVm::boot(cfg, vm_id, None).await?)),
             Isolation::Unisolated => Inner::Host(unisolated::HostVm::boot(cfg, vm_id)?),
         };
         Ok(Vm { inner })

@@ -9,15 +9,17 @@ use std::time::Duration;
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use tokio::process::{Child, Command};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::args::HelperArgs;
 use super::cgroup::VmCgroup;
 use super::control::{Control, Incoming};
+use super::exec::ExecSpec;
 use super::proto::{Report, Request};
 use super::table::ShellTable;
-use super::{HELPER_ARG, SandboxConfig, SandboxError, Shell, masks};
+use super::{HELPER_ARG, SandboxConfig, SandboxError, Shell, StepFs, masks};
 
 /// How long the helper may take from exec to "init ready".
 const BOOT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,9 +52,13 @@ struct Booting {
 
 impl NsVm {
     /// Starts the helper, sends it the plan and waits for the VM's init to be ready.
-    pub(crate) async fn boot(cfg: &SandboxConfig, vm_id: &str) -> Result<Self, SandboxError> {
+    pub(crate) async fn boot(cfg: &SandboxConfig, vm_id: &str, step: Option<&StepFs>) -> Result<Self, SandboxError> {
         let cgroup = VmCgroup::create(vm_id);
-        let args = helper_args(cfg, vm_id, &cgroup);
+        let args = helper_args(cfg, vm_id, &cgroup, step);
+        if args.encode().len() >= super::proto::MAX_PACKET {
+            cgroup.remove().await;
+            return Err(SandboxError::Setup("the VM's configuration (layers, environment) is larger than 64 KiB".into()));
+        }
         let scratch = cfg.state_dir.join(vm_id);
         let (ctl, helper) = match spawn_helper(cfg) {
             Ok(pair) => pair,
@@ -94,6 +100,23 @@ impl NsVm {
         self.ctl.send(&Request::Spawn(id)).await.map_err(|_| SandboxError::Dead)?;
         match timeout(SPAWN_TIMEOUT, started).await {
             Ok(Ok(Ok((pid, master)))) => Shell::new(master, pid, exit),
+            Ok(Ok(Err(reason))) => Err(SandboxError::Spawn(reason)),
+            Ok(Err(_)) => Err(SandboxError::Dead),
+            Err(_) => Err(SandboxError::Spawn(format!("the VM's init did not answer within {SPAWN_TIMEOUT:?}"))),
+        }
+    }
+
+    /// Starts `spec` without a terminal; returns its output pipe and exit status receiver.
+    pub(crate) async fn exec(&self, spec: &ExecSpec) -> Result<(OwnedFd, watch::Receiver<Option<i32>>), SandboxError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let packet = spec.encode(id);
+        if packet.len() >= super::proto::MAX_PACKET || spec.has_nul() {
+            return Err(SandboxError::Spawn("the command is longer than 64 KiB or holds a NUL byte".into()));
+        }
+        let (started, exit) = self.table.register(id).ok_or(SandboxError::Dead)?;
+        self.ctl.send_bytes(&packet).await.map_err(|_| SandboxError::Dead)?;
+        match timeout(SPAWN_TIMEOUT, started).await {
+            Ok(Ok(Ok((_pid, output)))) => Ok((output, exit)),
             Ok(Ok(Err(reason))) => Err(SandboxError::Spawn(reason)),
             Ok(Err(_)) => Err(SandboxError::Dead),
             Err(_) => Err(SandboxError::Spawn(format!("the VM's init did not answer within {SPAWN_TIMEOUT:?}"))),
@@ -204,11 +227,17 @@ impl Booting {
     }
 }
 
-fn helper_args(cfg: &SandboxConfig, vm_id: &str, cgroup: &VmCgroup) -> HelperArgs {
+fn helper_args(cfg: &SandboxConfig, vm_id: &str, cgroup: &VmCgroup, step: Option<&StepFs>) -> HelperArgs {
     let (cgroup_v2, cgroup_procs) = cgroup.placement();
     HelperArgs {
         vm_id: vm_id.to_owned(),
         image_root: cfg.image_root.clone(),
+        layers: cfg.layers.clone(),
+        upper: step.map(|s| s.upper.clone()),
+        work: step.map(|s| s.work.clone()),
+        context: step.and_then(|s| s.context.clone()),
+        env: cfg.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        workdir: cfg.workdir.clone(),
         state_dir: cfg.state_dir.clone(),
         cgroup_v2,
         cgroup_procs,

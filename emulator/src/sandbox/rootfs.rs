@@ -1,6 +1,7 @@
 //! Builds a VM's throwaway root as real root, in the helper's private mount namespace.
 //!
-//! tmpfs scratch -> overlay(lower = image root) -> masks -> minimal /dev -> fresh /tmp, /run, /var/tmp.
+//! tmpfs scratch -> mask layer -> overlay(image layers, mask layer, image root) -> minimal /dev
+//! -> fresh /tmp, /run, /var/tmp (VMs only).
 //! Syscalls only: no mount(8).
 
 use std::os::unix::fs::{OpenOptionsExt, symlink};
@@ -10,6 +11,7 @@ use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
 
 use super::args::HelperArgs;
+use super::masklayer;
 
 /// Device nodes bind-mounted from the host; nothing else of the host `/dev` is reachable.
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -32,12 +34,22 @@ pub(crate) fn build(args: &HelperArgs) -> Result<PathBuf, String> {
     let base = args.state_dir.join(&args.vm_id);
     create_scratch(&base)?;
     tmpfs(&base, "mode=0700")?;
-    let root = overlay(&args.image_root, &base)?;
-    mask_all(&root, &base, &args.masks)?;
+    let masks = base.join("masks");
+    mkdir(&masks)?;
+    masklayer::fill(&masks, &args.image_root, &args.masks)?;
+    let root = overlay(&args.layers, [masks.as_path(), args.image_root.as_path()], args, &base)?;
     build_dev(&root)?;
-    for (dir, mode) in [("tmp", "1777"), ("run", "0755"), ("var/tmp", "1777")] {
-        if let Some(target) = existing_or_new_dir(&root, dir) {
-            tmpfs(&target, &format!("mode={mode}"))?;
+    if let Some(context) = &args.context {
+        let target = root.join("dev").join(super::CONTEXT_DIR);
+        mkdir(&target)?;
+        bind_readonly(context, &target)?;
+    }
+    if args.upper.is_none() {
+        // A VM's scratch dirs are tmpfs; a build step's belong to the image (masklayer empties them).
+        for (dir, mode) in [("tmp", "1777"), ("run", "0755"), ("var/tmp", "1777")] {
+            if let Some(target) = existing_or_new_dir(&root, dir) {
+                tmpfs(&target, &format!("mode={mode}"))?;
+            }
         }
     }
     existing_or_new_dir(&root, "proc").ok_or("the image has no usable /proc directory")?;
@@ -61,15 +73,45 @@ fn create_scratch(base: &Path) -> Step {
     result.map_err(|e| format!("create {}: {e}", base.display()))
 }
 
-fn overlay(lower: &Path, base: &Path) -> Result<PathBuf, String> {
-    for dir in ["upper", "work", "root"] {
-        mkdir(&base.join(dir))?;
+/// Mounts the overlay on `base/root`: `layers` over `lower` under the build step's persistent
+/// upper dir, or under a throwaway one on the scratch tmpfs.
+///
+/// overlayfs refuses a lower dir beneath another lower dir (ELOOP), and image layers usually
+/// live beneath the host root: so with image layers, the base (mask layer over the image root)
+/// is first mounted read-only on `base/lower`, and the layers are stacked on that mount.
+fn overlay(layers: &[PathBuf], lower: [&Path; 2], args: &HelperArgs, base: &Path) -> Result<PathBuf, String> {
+    let (upper, work, extra) = match (&args.upper, &args.work) {
+        // index=off: the mask layer is a new tmpfs each step, so origins may not be verified.
+        (Some(upper), Some(work)) => (upper.clone(), work.clone(), ",index=off"),
+        _ => {
+            mkdir(&base.join("upper"))?;
+            mkdir(&base.join("work"))?;
+            (base.join("upper"), base.join("work"), "")
+        }
+    };
+    let mut lowers: Vec<PathBuf> = layers.to_vec();
+    if layers.is_empty() {
+        lowers.extend(lower.iter().map(|p| p.to_path_buf()));
+    } else {
+        let stacked = base.join("lower");
+        mkdir(&stacked)?;
+        mount_overlay(&stacked, &format!("lowerdir={}", lowerdir(&lower)?))?;
+        lowers.push(stacked);
     }
-    let opts = format!("lowerdir={},upperdir={},workdir={}", escape(lower)?, escape(&base.join("upper"))?, escape(&base.join("work"))?);
+    let lowers: Vec<&Path> = lowers.iter().map(PathBuf::as_path).collect();
     let root = base.join("root");
-    mount(Some("overlay"), &root, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
-        .map_err(|e| format!("mount overlay ({opts}) on {}: {e}", root.display()))?;
+    mkdir(&root)?;
+    mount_overlay(&root, &format!("lowerdir={},upperdir={},workdir={}{extra}", lowerdir(&lowers)?, escape(&upper)?, escape(&work)?))?;
     Ok(root)
+}
+
+fn lowerdir(lowers: &[&Path]) -> Result<String, String> {
+    Ok(lowers.iter().map(|l| escape(l)).collect::<Result<Vec<_>, _>>()?.join(":"))
+}
+
+fn mount_overlay(target: &Path, opts: &str) -> Step {
+    mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(opts))
+        .map_err(|e| format!("mount overlay ({opts}) on {}: {e}", target.display()))
 }
 
 /// Overlay options are comma separated and lowerdir is colon separated: reject such paths.
@@ -100,39 +142,8 @@ fn build_dev(root: &Path) -> Step {
     Ok(())
 }
 
-/// Hides every mask path that exists: directories under empty tmpfs, files under an empty file.
-fn mask_all(root: &Path, base: &Path, masks: &[PathBuf]) -> Step {
-    let mut done: Vec<PathBuf> = Vec::new();
-    let mut masks: Vec<PathBuf> = masks.iter().filter_map(|m| std::fs::canonicalize(m).ok()).collect();
-    masks.sort();
-    for host in masks {
-        if host == Path::new("/") || done.iter().any(|d| host.starts_with(d)) {
-            continue;
-        }
-        let Some(target) = safe_join(root, &host).filter(|t| t.exists()) else {
-            continue;
-        };
-        mask_one(&target, base)?;
-        done.push(host);
-    }
-    Ok(())
-}
-
-fn mask_one(target: &Path, base: &Path) -> Step {
-    let meta = std::fs::metadata(target).map_err(|e| format!("stat {}: {e}", target.display()))?;
-    if meta.is_dir() {
-        use std::os::unix::fs::PermissionsExt;
-        return tmpfs(target, &format!("mode={:o}", meta.permissions().mode() & 0o7777));
-    }
-    let empty = base.join("empty");
-    if !empty.exists() {
-        touch(&empty)?;
-    }
-    bind_readonly(&empty, target)
-}
-
 /// `root` + `rel`, refusing to walk through symlinks (they would resolve against the host root).
-fn safe_join(root: &Path, rel: &Path) -> Option<PathBuf> {
+pub(crate) fn safe_join(root: &Path, rel: &Path) -> Option<PathBuf> {
     let mut out = root.to_path_buf();
     for comp in rel.components() {
         match comp {
@@ -173,7 +184,7 @@ fn mount_flags(target: &str, flags: MsFlags) -> Step {
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(|e| format!("mount --make-private {target}: {e}"))
 }
 
-fn mkdir(path: &Path) -> Step {
+pub(crate) fn mkdir(path: &Path) -> Step {
     std::fs::create_dir(path).map_err(|e| format!("mkdir {}: {e}", path.display()))
 }
 
@@ -181,7 +192,7 @@ fn mkdir_p(path: &Path) -> Step {
     std::fs::create_dir_all(path).map_err(|e| format!("mkdir -p {}: {e}", path.display()))
 }
 
-fn touch(path: &Path) -> Step {
+pub(crate) fn touch(path: &Path) -> Step {
     let open = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(path);
     open.map(drop).map_err(|e| format!("create {}: {e}", path.display()))
 }

@@ -16,6 +16,14 @@ pub(crate) fn hour_bucket(epoch: f64) -> String {
     format!("{:02}{m:02}{d:02}{hour:02}", y.rem_euclid(100))
 }
 
+/// `epoch` as ISO 8601 UTC with second precision (`2026-07-30T06:15:00Z`), as IAM writes dates.
+pub(crate) fn iso8601(epoch: f64) -> String {
+    let secs = epoch.max(0.0) as i64;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let day = secs.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", day / 3600, day % 3600 / 60, day % 60)
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -39,5 +47,6 @@ mod tests {
         // 2026-07-30T06:15:00Z
         assert_eq!(hour_bucket(1_785_392_100.0), "26073006");
         assert_eq!(hour_bucket(0.0), "70010100");
+        assert_eq!(iso8601(1_785_392_100.0), "2026-07-30T06:15:00Z");
     }
 }

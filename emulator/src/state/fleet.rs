@@ -182,7 +182,9 @@ async fn boot(fleet: Arc<Fleet>, vm: Arc<Microvm>) {
         return;
     }
     let mut sandbox_cfg = fleet.cfg.sandbox.clone();
-    sandbox_cfg.image_root = vm.spec.image_root.clone();
+    // The image's layers, ENV, WORKDIR and privilege; the network as the control plane decided.
+    sandbox_cfg.set_image(&vm.spec.image_fs);
+    sandbox_cfg.egress_none = vm.spec.egress_none;
     let (booted, ()) = tokio::join!(sandbox::Vm::boot(&sandbox_cfg, &vm.id), tokio::time::sleep(fleet.cfg.pending_delay));
     let mut slot = vm.sandbox.lock().await;
     match booted {

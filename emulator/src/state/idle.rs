@@ -73,7 +73,8 @@ mod tests {
         let spec = VmSpec {
             image_arn: "arn:aws:lambda:us-east-1:123456789012:microvm-image:x".into(),
             image_version: "1.0".into(),
-            image_root: "/".into(),
+            image_fs: crate::build::ImageFs { layers: vec!["/".into()], ..Default::default() },
+            egress_none: false,
             execution_role_arn: None,
             idle_policy: Some(policy),
             ingress: vec![],

@@ -1,6 +1,5 @@
 //! One emulated MicroVM: its launch spec, its observable state and its sandbox.
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -8,6 +7,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::clock::epoch_now;
+use crate::build::ImageFs;
 use crate::sandbox;
 
 /// MicrovmState (reference §A.6).
@@ -65,8 +65,10 @@ pub(crate) struct VmSpec {
     pub image_arn: String,
     /// Image version launched.
     pub image_version: String,
-    /// Lower dir of the VM's overlay root.
-    pub image_root: PathBuf,
+    /// What the VM boots from: the launched version's layers, ENV, WORKDIR, privilege.
+    pub image_fs: ImageFs,
+    /// The image's egress list lacks INTERNET_EGRESS and the guess enforces it: no network.
+    pub egress_none: bool,
     /// Echoed `executionRoleArn`.
     pub execution_role_arn: Option<String>,
     /// Echoed `idlePolicy`.
