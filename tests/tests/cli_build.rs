@@ -1,6 +1,6 @@
 //! Images end to end through the real binary against an in-process emulator: `build` from each
-//! kind of source (local dir, local Dockerfile, local zip, https with a test certificate, a
-//! fake GitHub archive endpoint), `.dockerignore`, the name cache and `--force`, a failing
+//! kind of source (local dir, local Dockerfile, local zip, S3, https with a test certificate,
+//! a fake GitHub archive endpoint), `.dockerignore`, the name cache and `--force`, a failing
 //! build's reason, hostile sources refused before upload, `image ls/rm`, `init`,
 //! `preflight-check`, `--privileged`, `--egress none`, and GITHUB_TOKEN secrecy at trace level.
 
@@ -114,6 +114,22 @@ async fn local_dockerfile_and_zip_sources() {
     assert_eq!(text(&o).trim(), "zipped", "the exec bit survived the zip: {}", show(&o));
     let o = env.output(&["run", "--image", "df", "--", "cat", "/from-dockerfile"]).await;
     assert_eq!(text(&o).trim(), "dockerfile source", "{}", show(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_source() {
+    let env = Env::start().await;
+    let s3 = env.s3();
+    s3.create_bucket().bucket("sources").send().await.expect("CreateBucket");
+    let zip = zip_of("", &[("Dockerfile", 0o644, b"FROM x\nRUN echo from-s3 > /src\n")]);
+    s3.put_object().bucket("sources").key("ctx/app.zip").body(zip.into()).send().await.expect("PutObject");
+    let o = env.output(&["build", "s3://sources/ctx/app.zip", "--name", "s3img"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = env.output(&["run", "--image", "s3img", "--", "cat", "/src"]).await;
+    assert_eq!(text(&o).trim(), "from-s3", "{}", show(&o));
+    let o = env.output(&["build", "s3://sources/missing.zip", "--name", "s3missing"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("s3://sources/missing.zip"), "{}", show(&o));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,25 @@ impl Env {
         Client::new(&sdk)
     }
 
+    /// An S3 client on the emulator (path style, the local key pair).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let creds = aws_credential_types::Credentials::new(
+            whim_emulator::LOCAL_ACCESS_KEY_ID,
+            whim_emulator::LOCAL_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "test",
+        );
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new(whim_emulator::LOCAL_REGION))
+            .credentials_provider(creds)
+            .endpoint_url(&self.url)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
     /// Every VM the emulator knows, with its state.
     pub async fn vms(&self) -> Vec<(String, String)> {
         let c = self.client().await;
