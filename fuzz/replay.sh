@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-20}
 target_dir=${FUZZ_TARGET_DIR:-fuzz/target}
-targets=(tar_guard deframer shell_frames)
+targets=(tar_guard deframer shell_frames build_source)
 start=$SECONDS
 
 if ! command -v cargo-fuzz >/dev/null; then

@@ -50,6 +50,17 @@ fn since_epoch(t: &aws_sdk_lambdamicrovms::primitives::DateTime) -> Duration {
     u64::try_from(t.secs()).map_or(Duration::ZERO, Duration::from_secs)
 }
 
+fn entry(i: &aws_sdk_lambdamicrovms::types::MicrovmImageSummary) -> ImageEntry {
+    ImageEntry {
+        name: i.name().to_owned(),
+        arn: i.image_arn().to_owned(),
+        state: i.state().as_str().to_owned(),
+        latest_active_version: i.latest_active_image_version().map(str::to_owned),
+        latest_failed_version: i.latest_failed_image_version().map(str::to_owned),
+        created_at: since_epoch(i.created_at()),
+    }
+}
+
 fn is_not_found(e: &Error) -> bool {
     matches!(e, Error::Api { code: Some(c), .. } if c == "ResourceNotFoundException")
 }
@@ -75,14 +86,7 @@ impl Api {
         while let Some(page) = pages.next().await {
             for i in page.map_err(|e| api("ListMicrovmImages", e))?.items() {
                 if out.iter().all(|o| o.arn != i.image_arn()) {
-                    out.push(ImageEntry {
-                        name: i.name().to_owned(),
-                        arn: i.image_arn().to_owned(),
-                        state: i.state().as_str().to_owned(),
-                        latest_active_version: i.latest_active_image_version().map(str::to_owned),
-                        latest_failed_version: i.latest_failed_image_version().map(str::to_owned),
-                        created_at: since_epoch(i.created_at()),
-                    });
+                    out.push(entry(i));
                 }
             }
         }
@@ -97,14 +101,7 @@ impl Api {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| api("ListMicrovmImages", e))?;
             if let Some(i) = page.items().iter().find(|i| i.name() == name) {
-                return Ok(Some(ImageEntry {
-                    name: i.name().to_owned(),
-                    arn: i.image_arn().to_owned(),
-                    state: i.state().as_str().to_owned(),
-                    latest_active_version: i.latest_active_image_version().map(str::to_owned),
-                    latest_failed_version: i.latest_failed_image_version().map(str::to_owned),
-                    created_at: since_epoch(i.created_at()),
-                }));
+                return Ok(Some(entry(i)));
             }
         }
         Ok(None)

@@ -51,13 +51,7 @@ impl Env {
 
     /// An SDK client on the emulator with the fixed local credentials.
     pub async fn client(&self) -> Client {
-        let creds = aws_credential_types::Credentials::new(
-            whim_emulator::LOCAL_ACCESS_KEY_ID,
-            whim_emulator::LOCAL_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "test",
-        );
+        let creds = local_credentials();
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_types::region::Region::new(whim_emulator::LOCAL_REGION))
             .credentials_provider(creds)
@@ -69,13 +63,7 @@ impl Env {
 
     /// An S3 client on the emulator (path style, the local key pair).
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let creds = aws_credential_types::Credentials::new(
-            whim_emulator::LOCAL_ACCESS_KEY_ID,
-            whim_emulator::LOCAL_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "test",
-        );
+        let creds = local_credentials();
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(aws_sdk_s3::config::Region::new(whim_emulator::LOCAL_REGION))
@@ -110,6 +98,11 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The emulator's fixed local key pair.
+fn local_credentials() -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(whim_emulator::LOCAL_ACCESS_KEY_ID, whim_emulator::LOCAL_SECRET_ACCESS_KEY, None, None, "test")
 }
 
 /// stdout as text.
