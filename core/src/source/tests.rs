@@ -20,6 +20,7 @@ fn every_kind_parses() {
         ("https://example.com:8443/a?x=1#f", Source::Https { url: "https://example.com:8443/a?x=1#f".into() }),
         ("https://127.0.0.1:1/Dockerfile", Source::Https { url: "https://127.0.0.1:1/Dockerfile".into() }),
         ("https://[::1]:443/x", Source::Https { url: "https://[::1]:443/x".into() }),
+        ("HTTPS://example.com/a.zip", Source::Https { url: "https://example.com/a.zip".into() }),
         ("github.com/org/repo", gh("org", "repo", "HEAD")),
         ("github.com/org/repo@v1.2", gh("org", "repo", "v1.2")),
         ("GitHub.com/org/repo.git@feature/x", gh("org", "repo", "feature/x")),

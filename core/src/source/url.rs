@@ -37,7 +37,8 @@ pub(super) fn parse_https(whole: &str, rest: &str) -> Result<Source, SourceError
     if path.is_empty() || path == "/" {
         return Err(SourceError::BadUrl("the URL has no path: name the archive or Dockerfile to download"));
     }
-    Ok(Source::Https { url: whole.to_owned() })
+    // The scheme is case-insensitive; keep one spelling so later `https://` checks hold.
+    Ok(Source::Https { url: format!("https://{rest}") })
 }
 
 /// A host name or IP literal with an optional port.
