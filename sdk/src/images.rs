@@ -61,6 +61,14 @@ fn entry(i: &aws_sdk_lambdamicrovms::types::MicrovmImageSummary) -> ImageEntry {
     }
 }
 
+/// How long a delete refused "in the current state" or "with running microvms" is retried.
+const DELETE_RETRY: Duration = Duration::from_secs(30);
+
+fn is_transient_refusal(code: &str, message: &str) -> bool {
+    (code == "ValidationException" || code == "ConflictException")
+        && (message.contains("current state") || message.contains("running microvms"))
+}
+
 fn is_not_found(e: &Error) -> bool {
     matches!(e, Error::Api { code: Some(c), .. } if c == "ResourceNotFoundException")
 }
@@ -197,13 +205,28 @@ impl Api {
     /// Deletes image `arn` and waits until it is gone (its name stays reserved while it
     /// drains). An image that is already gone is not an error.
     pub async fn delete_image(&self, arn: &str) -> Result<(), Error> {
-        match self.client.delete_microvm_image().image_identifier(arn).send().await.map_err(|e| api("DeleteMicrovmImage", e)) {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => return Ok(()),
-            Err(e) => return Err(e),
-        }
         let sleep = self.sleeper()?;
         let start = Instant::now();
+        // Refusals while VMs terminate or builds and version deletes drain are retried for a
+        // while (reference §D.4); a VM that stays up is reported.
+        for n in 0.. {
+            match self.client.delete_microvm_image().image_identifier(arn).send().await.map_err(|e| api("DeleteMicrovmImage", e)) {
+                Ok(_) => break,
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(Error::Api { code: Some(c), message, .. }) if is_transient_refusal(&c, &message) && start.elapsed() < DELETE_RETRY => {
+                    tracing::debug!(%message, "DeleteMicrovmImage refused; retrying");
+                    sleep.sleep(poll_interval(n)).await;
+                }
+                Err(Error::Api { code, message, .. }) if message.contains("running microvms") => {
+                    return Err(Error::Api {
+                        operation: "DeleteMicrovmImage",
+                        code,
+                        message: format!("{message} Terminate them first (`whim ps` lists them)."),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
         for n in 0.. {
             match self.image_state(arn).await? {
                 None => return Ok(()),
