@@ -17,7 +17,7 @@ use crate::{aws, config, progress};
 /// `whim build SOURCE --name N …`.
 pub async fn build(g: &Global, a: BuildArgs) -> anyhow::Result<u8> {
     let egress = Egress::from_options(a.egress.as_deref(), a.egress_connector.as_deref())?;
-    if matches!(egress, Egress::None) && !a.json {
+    if matches!(egress, Egress::None) {
         eprintln!("whim: note: {EGRESS_FACT}");
     }
     let context = context_options(&a)?;

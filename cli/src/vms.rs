@@ -282,3 +282,17 @@ pub async fn power(g: &Global, id: String, suspend: bool) -> anyhow::Result<u8> 
     }
     Ok(emit(&format!("{id}\n")))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn account_ids_are_masked_wherever_they_stand() {
+        let masked = super::mask_accounts(
+            "arn:aws:lambda:us-east-1:123456789012:microvm-image:x s3://whim-artifacts-123456789012-us-east-1/k 1234567890123",
+        );
+        assert_eq!(
+            masked,
+            "arn:aws:lambda:us-east-1:************:microvm-image:x s3://whim-artifacts-************-us-east-1/k 1234567890123"
+        );
+    }
+}

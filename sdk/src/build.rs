@@ -117,7 +117,12 @@ impl Api {
         validate_name(&opts.name).map_err(|e| Error::InvalidOption(e.to_string()))?;
         let parsed = Source::parse(source).map_err(|e| Error::InvalidSource(e.to_string()))?;
         let shown = parsed.to_string();
-        let existing = self.find_image(&opts.name).await?;
+        let mut existing = self.find_image(&opts.name).await?;
+        if let Some(img) = existing.as_ref().filter(|i| ImageProgress::from_wire(&i.state) == ImageProgress::Deleting) {
+            // Its name stays reserved until the delete drains.
+            self.delete_image(&img.arn).await?;
+            existing = None;
+        }
         if let Some(img) = existing.as_ref().filter(|_| !opts.force) {
             return self.reuse(img, &shown, opts).await;
         }
