@@ -344,10 +344,30 @@ pub async fn dispatch(args: Args) -> u8 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("whim: {e:#}");
-            1
+            if is_usage(&e) { 2 } else { 1 }
         }
     }
 }
+
+/// A bad value given on the command line: exit code 2, like clap's own usage errors (CLI.md).
+fn is_usage(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<whim_core::image::ImageError>().is_some()
+        || e.downcast_ref::<whim_core::source::SourceError>().is_some()
+        || e.downcast_ref::<Usage>().is_some()
+        || matches!(e.downcast_ref(), Some(whim_tokio::Error::InvalidOption(_)))
+}
+
+/// A malformed option value found by whim rather than clap.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
 
 async fn version(g: &Global) -> anyhow::Result<u8> {
     println!("whim {} (commit {})", env!("CARGO_PKG_VERSION"), env!("WHIM_COMMIT"));

@@ -23,7 +23,7 @@ pub async fn build(g: &Global, a: BuildArgs) -> anyhow::Result<u8> {
     let context = context_options(&a)?;
     // Bad input fails before anything is created or uploaded.
     whim_core::image::validate_name(&a.name)?;
-    whim_core::source::Source::parse(&a.source).map_err(|e| anyhow::anyhow!("invalid build source: {e}"))?;
+    whim_core::source::Source::parse(&a.source).map_err(|e| crate::cli::Usage(format!("invalid build source: {e}")))?;
     let mgr = aws::manager(g).await?;
     let boot = bootstrap(&mgr).await?;
     let opts = BuildOptions {
@@ -37,7 +37,7 @@ pub async fn build(g: &Global, a: BuildArgs) -> anyhow::Result<u8> {
         context,
         progress: None,
     };
-    let built = build_and_cache(&mgr, &boot, &a.source, opts).await?;
+    let built = build_and_cache(&mgr, &boot, &a.source, opts, None).await?;
     if a.json {
         let v =
             json!({"name": built.name, "arn": redact(&built.arn), "source": built.source, "cached": built.cached, "egress": built.egress});
@@ -50,8 +50,9 @@ pub async fn build(g: &Global, a: BuildArgs) -> anyhow::Result<u8> {
 fn context_options(a: &BuildArgs) -> anyhow::Result<ContextOptions> {
     let mut ctx = ContextOptions { context_subdir: a.context_subdir.clone(), ..ContextOptions::default() };
     for h in &a.header {
-        let (name, value) =
-            h.split_once(':').with_context(|| format!("--header {:?}: use 'Name: value'", h.split(':').next().unwrap_or("")))?;
+        let Some((name, value)) = h.split_once(':') else {
+            return Err(crate::cli::Usage(format!("--header {:?}: use 'Name: value'", h.split(':').next().unwrap_or(""))).into());
+        };
         ctx.https_headers.push((name.trim().to_owned(), whim_tokio::Secret::new(value.trim().to_owned())));
     }
     if let Some(path) = &a.ca_bundle {
@@ -86,13 +87,37 @@ async fn bootstrap(mgr: &Manager) -> anyhow::Result<Bootstrap> {
 }
 
 /// Builds (or reuses) an image with progress on stderr, and records it in the config.
-async fn build_and_cache(mgr: &Manager, boot: &Bootstrap, source: &str, mut opts: BuildOptions) -> anyhow::Result<BuiltImage> {
+/// `recorded` names the source in the config and output instead of `source` (whim's own
+/// images are built from a temporary directory). A reused image must have been built from
+/// the same source as far as the config knows; the service checked its other settings.
+async fn build_and_cache(
+    mgr: &Manager,
+    boot: &Bootstrap,
+    source: &str,
+    mut opts: BuildOptions,
+    recorded: Option<&str>,
+) -> anyhow::Result<BuiltImage> {
     let started = Instant::now();
     let bar = progress::Progress::new(&opts.name);
     opts.progress = Some(bar.sink());
     let result = mgr.build_from_source(source, &opts).await;
     bar.finish();
-    let built = result?;
+    let mut built = result?;
+    if let Some(r) = recorded {
+        r.clone_into(&mut built.source);
+    }
+    let region = mgr.region().to_owned();
+    let known = config::load()?.scope(&boot.account, &region).and_then(|s| s.images.get(&built.name).cloned());
+    if built.cached
+        && let Some(k) = known.as_ref().filter(|k| k.arn == built.arn && k.source != built.source)
+    {
+        return Err(whim_tokio::Error::ImageDiffers {
+            name: built.name.clone(),
+            has: format!("source {}", k.source),
+            asked: format!("source {}", built.source),
+        }
+        .into());
+    }
     let verb = if built.cached { "reused" } else { "built" };
     eprintln!("whim: {verb} image {} (version {}) in {:.1}s", built.name, built.version, started.elapsed().as_secs_f64());
     let entry = CachedImage {
@@ -100,9 +125,11 @@ async fn build_and_cache(mgr: &Manager, boot: &Bootstrap, source: &str, mut opts
         source: built.source.clone(),
         egress: built.egress.clone(),
         privileged: opts.privileged,
-        built_at: crate::vms::unix_now().as_secs(),
+        built_at: match known {
+            Some(k) if built.cached && k.arn == built.arn => k.built_at,
+            _ => crate::vms::unix_now().as_secs(),
+        },
     };
-    let region = mgr.region().to_owned();
     config::update(|c| {
         c.scope_mut(&boot.account, &region).images.insert(built.name.clone(), entry);
     })?;
@@ -133,8 +160,11 @@ pub async fn image(g: &Global, cmd: ImageCmd) -> anyhow::Result<u8> {
         }
         ImageCmd::Rm { names } => {
             let (account, region) = (mgr.account().await?, mgr.region().to_owned());
+            // A config that cannot be updated stops everything before anything is deleted.
+            config::load()?;
             let mut failed = false;
-            for name in &names {
+            let mut seen = std::collections::BTreeSet::new();
+            for name in names.iter().filter(|n| seen.insert(n.as_str())) {
                 match mgr.remove_image(name).await {
                     Ok(()) => {
                         config::update(|c| {
@@ -185,7 +215,8 @@ async fn ensure_image(
     force: bool,
 ) -> anyhow::Result<String> {
     let cached = config::load()?.scope(&boot.account, mgr.region()).and_then(|s| s.images.get(name).cloned());
-    if let Some(c) = cached.filter(|_| !force)
+    let recorded = format!("(whim's built-in {name} Dockerfile)");
+    if let Some(c) = cached.filter(|c| !force && c.privileged == privileged && c.egress == "public" && c.source == recorded)
         && is_ready(mgr.api().image_state(&c.arn).await?.map(|(state, ..)| state).as_deref())
     {
         return Ok(c.arn);
@@ -203,7 +234,15 @@ async fn ensure_image(
         progress: None,
     };
     let source = dir.0.to_str().context("the temporary directory's path is not UTF-8")?.to_owned();
-    Ok(build_and_cache(mgr, boot, &source, opts).await?.arn)
+    match build_and_cache(mgr, boot, &source, opts, Some(&recorded)).await {
+        Err(e) => match e.downcast_ref() {
+            Some(whim_tokio::Error::ImageDiffers { name, has, asked }) => Err(anyhow::anyhow!(
+                "image `{name}` exists with {has}, not {asked} as whim needs it: `whim image rm {name}` removes it and the next use builds it again"
+            )),
+            _ => Err(e),
+        },
+        Ok(built) => Ok(built.arn),
+    }
 }
 
 fn is_ready(state: Option<&str>) -> bool {

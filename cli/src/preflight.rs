@@ -2,7 +2,7 @@
 //! billable (reference §G.3). One line per check, with the fix when it fails.
 
 use whim_core::bootstrap::{BUILD_POLICY, BUILD_ROLE, bucket_name, grants_build_logs, missing_trust};
-use whim_core::image::EGRESS_FACT;
+use whim_core::image::{DEFAULT_IMAGE, EGRESS_FACT, ImageProgress};
 use whim_tokio::{Error, Manager};
 
 use crate::cli::Global;
@@ -155,5 +155,26 @@ async fn build_setup(r: &mut Report, mgr: &Manager, account: &str, region: &str)
         }
         Err(e) => r.line(Verdict::Fail, "build role", &e.to_string(), Some("allow iam:GetRole and iam:GetRolePolicy, or run `whim init`")),
     }
+    default_image(r, mgr).await;
     Ok(())
+}
+
+/// The image `whim` and `whim run` launch when given none.
+async fn default_image(r: &mut Report, mgr: &Manager) {
+    match mgr.api().find_image(DEFAULT_IMAGE).await {
+        Ok(Some(img)) => match ImageProgress::from_wire(&img.state) {
+            ImageProgress::Ready => r.line(Verdict::Ok, "default image", &format!("{DEFAULT_IMAGE} is {}", img.state), None),
+            ImageProgress::Building => r.line(
+                Verdict::Warn,
+                "default image",
+                &format!("{DEFAULT_IMAGE} is still being built ({})", img.state),
+                Some("wait for the build (`whim image ls`)"),
+            ),
+            ImageProgress::Failed | ImageProgress::Deleting => {
+                r.line(Verdict::Fail, "default image", &format!("{DEFAULT_IMAGE} is {}", img.state), Some("run `whim init --force`"))
+            }
+        },
+        Ok(None) => r.line(Verdict::Fail, "default image", &format!("{DEFAULT_IMAGE} does not exist"), Some("run `whim init`")),
+        Err(e) => r.line(Verdict::Fail, "default image", &e.to_string(), Some("allow lambda:ListMicrovmImages")),
+    }
 }

@@ -51,7 +51,9 @@ impl Progress {
 fn describe(e: &BuildEvent) -> String {
     match e {
         BuildEvent::Preparing(source) => format!("reading {source}"),
-        BuildEvent::Prepared { files, zip_bytes } => format!("context ready: {files} files, {} KiB zipped", zip_bytes.div_ceil(1024)),
+        BuildEvent::Prepared { files, zip_bytes } => {
+            format!("context ready: {files} file{}, {} KiB zipped", if *files == 1 { "" } else { "s" }, zip_bytes.div_ceil(1024))
+        }
         BuildEvent::Uploading(uri) => format!("uploading to {}", crate::vms::redact(uri)),
         BuildEvent::Deleting(arn) => format!("deleting the old image {} (--force)", crate::vms::redact(arn)),
         BuildEvent::Creating(_) => "build started".to_owned(),

@@ -78,6 +78,9 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config { version: Config::VERSION, ..Config::default() });
         }
+        if !text.trim_start().starts_with('{') {
+            return Err(ConfigError::Malformed("expected a JSON object".into()));
+        }
         let config: Config = serde_json::from_str(text).map_err(|e| ConfigError::Malformed(e.to_string()))?;
         if config.version > Config::VERSION {
             return Err(ConfigError::TooNew(config.version));
@@ -135,6 +138,8 @@ mod tests {
     #[test]
     fn refuses_garbage_and_newer_formats() {
         assert!(matches!(Config::parse("{not json"), Err(ConfigError::Malformed(_))));
+        assert!(matches!(Config::parse("[]"), Err(ConfigError::Malformed(_))));
+        assert!(matches!(Config::parse("[1, {}]"), Err(ConfigError::Malformed(_))));
         assert!(matches!(Config::parse(r#"{"version":1,"scopes":{},"extra":1}"#), Err(ConfigError::Malformed(_))));
         assert_eq!(Config::parse(r#"{"version":9}"#), Err(ConfigError::TooNew(9)));
     }

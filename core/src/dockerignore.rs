@@ -27,7 +27,7 @@ pub enum IgnoreError {
     DoubleStar {
         /// 1-based line number.
         line: usize,
-        /// The line as written (trimmed).
+        /// The line as written (trimmed; cut after 80 characters).
         text: String,
     },
     /// A `[...]` character class, which whim does not support.
@@ -35,7 +35,7 @@ pub enum IgnoreError {
     CharacterClass {
         /// 1-based line number.
         line: usize,
-        /// The line as written (trimmed).
+        /// The line as written (trimmed; cut after 80 characters).
         text: String,
     },
     /// A `\` at the end of a pattern, escaping nothing.
@@ -43,7 +43,7 @@ pub enum IgnoreError {
     TrailingEscape {
         /// 1-based line number.
         line: usize,
-        /// The line as written (trimmed).
+        /// The line as written (trimmed; cut after 80 characters).
         text: String,
     },
 }
@@ -169,7 +169,11 @@ enum Refusal {
 
 impl Refusal {
     fn at(self, line: usize, text: &str) -> IgnoreError {
-        let text = text.to_owned();
+        // A message quotes at most 80 characters of the line.
+        let text = match text.char_indices().nth(80) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text.to_owned(),
+        };
         match self {
             Refusal::DoubleStar => IgnoreError::DoubleStar { line, text },
             Refusal::CharacterClass => IgnoreError::CharacterClass { line, text },

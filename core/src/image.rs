@@ -92,6 +92,19 @@ impl Egress {
         }
     }
 
+    /// What an image version's `egressNetworkConnectors` mean: empty is none, a customer
+    /// connector is that connector, otherwise (the managed `INTERNET_EGRESS`) public.
+    #[must_use]
+    pub fn from_connectors(connectors: &[String]) -> Egress {
+        if connectors.is_empty() {
+            return Egress::None;
+        }
+        match connectors.iter().find(|c| c.rsplit(':').next() != Some("INTERNET_EGRESS")) {
+            Some(arn) => Egress::Connector(arn.clone()),
+            None => Egress::Public,
+        }
+    }
+
     /// `public`, `none` or the connector ARN (what `--json` and the config record).
     #[must_use]
     pub fn label(&self) -> &str {
@@ -186,6 +199,15 @@ mod tests {
         let arn = "arn:aws:lambda:us-east-1:123456789012:network-connector:nc-1";
         assert_eq!(Egress::from_options(None, Some(arn)).unwrap().connectors(), Some(vec![arn.to_owned()]));
         assert!(Egress::from_options(None, Some("nc-1")).is_err());
+    }
+
+    #[test]
+    fn egress_read_back_from_a_version() {
+        let internet = "arn:aws:lambda:us-east-1:aws:network-connector:INTERNET_EGRESS".to_owned();
+        let vpc = "arn:aws:lambda:us-east-1:123456789012:network-connector:nc-1".to_owned();
+        assert_eq!(Egress::from_connectors(&[]), Egress::None);
+        assert_eq!(Egress::from_connectors(std::slice::from_ref(&internet)), Egress::Public);
+        assert_eq!(Egress::from_connectors(&[internet, vpc.clone()]), Egress::Connector(vpc));
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub const GITHUB_API_BASE: &str = "https://api.github.com";
 pub const DEFAULT_REFERENCE: &str = "HEAD";
 
 /// A parsed build source. Its `Display` is safe for logs and JSON: it never contains
-/// credentials (sources carrying them are refused at parse time).
+/// credentials (sources carrying them are refused at parse time) and shows an https URL
+/// without its query string or fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Source {
@@ -162,10 +163,17 @@ impl fmt::Display for Source {
         match self {
             Source::Local { path } => f.write_str(path),
             Source::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
-            Source::Https { url } => f.write_str(url),
+            Source::Https { url } => f.write_str(without_query(url)),
             Source::GitHub { owner, repo, reference } => write!(f, "github.com/{owner}/{repo}@{reference}"),
         }
     }
+}
+
+/// `url` without its query string and fragment: what may be shown of an https source
+/// (presigned URLs carry their signature in the query).
+#[must_use]
+pub fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
 }
 
 /// The GitHub API URL that downloads `owner/repo` at `reference` as a zip

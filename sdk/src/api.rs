@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use aws_sdk_lambdamicrovms::Client;
 use whim_core::endpoint::Secret;
+use whim_core::image::ImageProgress;
 use whim_core::lifecycle::{SHELL_TOKEN_MINUTES, VmSnapshot, VmState};
 
 use crate::error::{Error, api};
@@ -80,14 +81,26 @@ impl Api {
         if name_or_arn.starts_with("arn:") {
             return Ok(name_or_arn.to_owned());
         }
-        let mut pages = self.client.list_microvm_images().name_filter(name_or_arn).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| api("ListMicrovmImages", e))?;
-            if let Some(img) = page.items().iter().find(|i| i.name() == name_or_arn) {
-                return Ok(img.image_arn().to_owned());
-            }
+        let img = self.find_image(name_or_arn).await?.ok_or_else(|| Error::ImageNotFound(name_or_arn.to_owned()))?;
+        match ImageProgress::from_wire(&img.state) {
+            ImageProgress::Ready => Ok(img.arn),
+            _ => Err(self.unlaunchable(name_or_arn, &img.arn, &img.state, img.latest_failed_version.as_deref()).await),
         }
-        Err(Error::ImageNotFound(name_or_arn.to_owned()))
+    }
+
+    /// Why an image that exists cannot be launched: still building, failed (with the builds'
+    /// reason) or being deleted.
+    async fn unlaunchable(&self, name: &str, arn: &str, state: &str, failed: Option<&str>) -> Error {
+        match ImageProgress::from_wire(state) {
+            ImageProgress::Failed => match self.build_failure(name, arn, failed).await {
+                Error::BuildFailed { name, reason } => {
+                    Error::BuildFailed { name, reason: format!("{reason} (rebuild it with `whim build --force`)") }
+                }
+                other => other,
+            },
+            ImageProgress::Building => Error::ImageNotReady { name: name.to_owned(), state: state.to_owned() },
+            ImageProgress::Deleting | ImageProgress::Ready => Error::ImageNotFound(name.to_owned()),
+        }
     }
 
     /// RunMicrovm; an unknown image is [`Error::ImageNotFound`].
@@ -104,7 +117,10 @@ impl Api {
         match r {
             Ok(o) => Ok(snapshot(o.microvm_id(), o.state().as_str(), o.endpoint(), o.state_reason())),
             Err(e) => match api("RunMicrovm", e) {
-                Error::Api { code: Some(c), .. } if c == "ResourceNotFoundException" => Err(Error::ImageNotFound(image.to_owned())),
+                Error::Api { code: Some(c), .. } if c == "ResourceNotFoundException" => Err(match self.image_state(image).await {
+                    Ok(Some((state, _, failed))) => self.unlaunchable(image, image, &state, failed.as_deref()).await,
+                    _ => Error::ImageNotFound(image.to_owned()),
+                }),
                 other => Err(other),
             },
         }

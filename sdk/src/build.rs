@@ -177,13 +177,27 @@ impl Api {
                 });
             }
         };
+        // Reused only as asked: an image built with other settings is not silently handed out.
+        let (egress, privileged) = self.image_settings(&img.arn, &version).await?;
+        if egress != opts.egress || privileged != opts.privileged {
+            return Err(Error::ImageDiffers {
+                name: opts.name.clone(),
+                has: settings(&egress, privileged),
+                asked: settings(&opts.egress, opts.privileged),
+            });
+        }
         Ok(BuiltImage {
             name: opts.name.clone(),
             arn: img.arn.clone(),
             version,
             source: shown.to_owned(),
             cached: true,
-            egress: opts.egress.label().to_owned(),
+            egress: egress.label().to_owned(),
         })
     }
+}
+
+/// "egress none, privileged" and the like, for messages.
+fn settings(egress: &Egress, privileged: bool) -> String {
+    format!("egress {}{}", egress.label(), if privileged { ", privileged" } else { ", unprivileged" })
 }

@@ -15,6 +15,25 @@ pub enum Error {
     /// The image name or ARN matches no image.
     #[error("image `{0}` not found in this account and region: pass the name or ARN of an image you built")]
     ImageNotFound(String),
+    /// The image exists but its build has not finished.
+    #[error("image `{name}` is still being built ({state}): wait for its build to finish (`whim image ls` shows its state)")]
+    ImageNotReady {
+        /// The image name or ARN.
+        name: String,
+        /// Its wire state.
+        state: String,
+    },
+    /// An image of that name exists, built otherwise than asked (source, egress or
+    /// capabilities); images are cached by name, so it is neither reused nor replaced.
+    #[error("image `{name}` exists with {has}, not {asked} as asked: rebuild it with --force, or build under another --name")]
+    ImageDiffers {
+        /// The image name.
+        name: String,
+        /// How it was built.
+        has: String,
+        /// What was asked for.
+        asked: String,
+    },
     /// The VM id names no VM.
     #[error("no such VM: {0}")]
     VmNotFound(String),

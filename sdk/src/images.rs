@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_lambdamicrovms::types::{Capability, CodeArtifact};
 use aws_smithy_async::rt::sleep::AsyncSleep as _;
-use whim_core::image::{BUILD_TIMEOUT, ImageProgress, failure_reason, poll_interval};
+use whim_core::image::{BUILD_TIMEOUT, Egress, ImageProgress, failure_reason, poll_interval};
 
 use crate::error::api;
 use crate::{Api, Error};
@@ -128,6 +128,21 @@ impl Api {
         }
     }
 
+    /// What version `version` of image `arn` was built with: its egress and whether it has
+    /// all OS capabilities.
+    pub async fn image_settings(&self, arn: &str, version: &str) -> Result<(Egress, bool), Error> {
+        let out = self
+            .client
+            .get_microvm_image_version()
+            .image_identifier(arn)
+            .image_version(version)
+            .send()
+            .await
+            .map_err(|e| api("GetMicrovmImageVersion", e))?;
+        let privileged = out.additional_os_capabilities().contains(&Capability::All);
+        Ok((Egress::from_connectors(out.egress_network_connectors()), privileged))
+    }
+
     /// CreateMicrovmImage with a fresh `clientToken` (tokens are permanent for images: a
     /// reused one replays an old create, reference §A.7). Returns the ARN and version.
     pub async fn create_image(&self, spec: &ImageSpec) -> Result<(String, String), Error> {
@@ -179,7 +194,7 @@ impl Api {
         unreachable!("the poll loop only ends by returning")
     }
 
-    async fn build_failure(&self, name: &str, arn: &str, version: Option<&str>) -> Error {
+    pub(crate) async fn build_failure(&self, name: &str, arn: &str, version: Option<&str>) -> Error {
         let Some(version) = version else {
             return Error::BuildFailed { name: name.into(), reason: failure_reason([None]) };
         };
@@ -195,11 +210,21 @@ impl Api {
     /// waits until it is gone; an unknown name is [`Error::ImageNotFound`].
     pub async fn remove_image(&self, name_or_arn: &str) -> Result<(), Error> {
         let arn = if name_or_arn.starts_with("arn:") {
+            if self.image_state(name_or_arn).await?.is_none() {
+                return Err(Error::ImageNotFound(name_or_arn.to_owned()));
+            }
             name_or_arn.to_owned()
         } else {
             self.find_image(name_or_arn).await?.ok_or_else(|| Error::ImageNotFound(name_or_arn.to_owned()))?.arn
         };
         self.delete_image(&arn).await
+    }
+
+    /// The caller's VMs launched from image `arn` that are up and not on their way out
+    /// (terminating ones drain by themselves; these will not).
+    async fn live_vms_of(&self, arn: &str) -> Result<Vec<String>, Error> {
+        let vms = self.list(false).await?;
+        Ok(vms.into_iter().filter(|v| v.image_arn == arn && !v.state.is_final()).map(|v| v.id).collect())
     }
 
     /// Deletes image `arn` and waits until it is gone (its name stays reserved while it
@@ -213,16 +238,21 @@ impl Api {
             match self.client.delete_microvm_image().image_identifier(arn).send().await.map_err(|e| api("DeleteMicrovmImage", e)) {
                 Ok(_) => break,
                 Err(e) if is_not_found(&e) => return Ok(()),
-                Err(Error::Api { code: Some(c), message, .. }) if is_transient_refusal(&c, &message) && start.elapsed() < DELETE_RETRY => {
-                    tracing::debug!(%message, "DeleteMicrovmImage refused; retrying");
-                    sleep.sleep(poll_interval(n)).await;
-                }
-                Err(Error::Api { code, message, .. }) if message.contains("running microvms") => {
-                    return Err(Error::Api {
-                        operation: "DeleteMicrovmImage",
-                        code,
-                        message: format!("{message} Terminate them first (`whim ps` lists them)."),
-                    });
+                Err(Error::Api { code: Some(c), message, .. }) if is_transient_refusal(&c, &message) => {
+                    // VMs that are up will not go away by themselves: say which, at once.
+                    let live = if message.contains("running microvms") { self.live_vms_of(arn).await? } else { Vec::new() };
+                    if live.is_empty() && start.elapsed() < DELETE_RETRY {
+                        tracing::debug!(%message, "DeleteMicrovmImage refused; retrying");
+                        sleep.sleep(poll_interval(n)).await;
+                        continue;
+                    }
+                    let which = if live.is_empty() { "them".to_owned() } else { live.join(", ") };
+                    let advice = if message.contains("running microvms") {
+                        format!(" Terminate {which} first (`whim ps` lists them, `whim gc` reaps them).")
+                    } else {
+                        String::new()
+                    };
+                    return Err(Error::Api { operation: "DeleteMicrovmImage", code: Some(c), message: format!("{message}{advice}") });
                 }
                 Err(e) => return Err(e),
             }
@@ -235,6 +265,19 @@ impl Api {
                         operation: "DeleteMicrovmImage",
                         code: None,
                         message: format!("the delete of {arn} failed (DELETE_FAILED)"),
+                    });
+                }
+                // Someone made an image of that name again (a parallel `build --force`):
+                // there is nothing left to wait for. A launchable state right after the delete
+                // may be the service catching up, so that one is given a while.
+                Some((state, ..))
+                    if ImageProgress::from_wire(&state) == ImageProgress::Building
+                        || (ImageProgress::from_wire(&state) == ImageProgress::Ready && start.elapsed() > DELETE_RETRY) =>
+                {
+                    return Err(Error::Api {
+                        operation: "DeleteMicrovmImage",
+                        code: None,
+                        message: format!("{arn} was created again ({state}) while it was being deleted, by another build: try again"),
                     });
                 }
                 Some((state, ..)) if start.elapsed() > BUILD_TIMEOUT => {

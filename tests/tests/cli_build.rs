@@ -59,14 +59,42 @@ async fn build_then_run_cache_force_and_remove() {
         "{first}"
     );
     assert!(first["arn"].as_str().is_some_and(|a| a.ends_with(":microvm-image:x")), "{first}");
-    let o = env.output(&["run", "--image", "x", "--", "sh", "-c", "cat /built-file /ctx/kept.txt; ls /ctx"]).await;
+    let o = env.output(&["run", "--image", "x", "--", "sh", "-c", "cat /built-file /ctx/kept.txt; ls /ctx; stat -c %a /ctx"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let out = text(&o).replace('\r', "");
     assert!(out.starts_with("built\nkept\n") && !out.contains("ignored.txt"), "RUN, COPY and .dockerignore took effect: {out}");
+    assert!(out.ends_with("\n755\n"), "COPY . /ctx/ makes /ctx 0755 as docker does: {out}");
     let again = build_json(&env.output(&["build", ctx, "--name", "x", "--json"]).await);
     assert_eq!(again["cached"].as_bool(), Some(true), "a second build of x is reused: {again}");
+    // Cached by name, but never handed out with other settings or another source.
+    let other = env.state.path().join("other");
+    std::fs::create_dir(&other).expect("mkdir");
+    std::fs::write(other.join("Dockerfile"), "FROM x\n").expect("Dockerfile");
+    for (args, want) in [
+        (vec!["--egress", "none"], "egress public, unprivileged"),
+        (vec!["--privileged"], "egress public, unprivileged"),
+        (vec![], "source"),
+    ] {
+        let src = if args.is_empty() { other.to_str().expect("utf-8") } else { ctx };
+        let mut argv = vec!["build", src, "--name", "x", "--json"];
+        argv.extend(args.iter().copied());
+        let o = env.output(&argv).await;
+        assert_eq!(o.status.code(), Some(1), "{argv:?}: {}", show(&o));
+        assert!(stderr(&o).contains(want) && stderr(&o).contains("--force"), "{argv:?}: {}", show(&o));
+        assert!(text(&o).is_empty(), "no JSON claims settings the image lacks: {}", show(&o));
+    }
     let forced = build_json(&env.output(&["build", ctx, "--name", "x", "--force", "--json"]).await);
     assert_eq!(forced["cached"].as_bool(), Some(false), "--force rebuilds: {forced}");
+    // A config that cannot be updated stops `image rm` before anything is deleted.
+    let config_path = env.state.path().join(".config/whim/config.json");
+    let saved = std::fs::read_to_string(&config_path).expect("config written");
+    std::fs::write(&config_path, "{corrupt").expect("corrupt the config");
+    let o = env.output(&["image", "rm", "x"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains("corrupt"), "{}", show(&o));
+    std::fs::write(&config_path, saved).expect("restore the config");
+    let o = env.output(&["image", "ls", "-q"]).await;
+    assert!(text(&o).lines().any(|l| l == "x"), "x survived the refused rm: {}", show(&o));
     let config = std::fs::read_to_string(env.state.path().join(".config/whim/config.json")).expect("config written");
     assert!(config.contains("\"x\"") && config.contains("microvm-image:x"), "{config}");
     let o = env.output(&["image", "ls", "-q"]).await;
@@ -77,6 +105,10 @@ async fn build_then_run_cache_force_and_remove() {
     assert!(!text(&o).lines().any(|l| l == "x"), "{}", show(&o));
     let o = env.output(&["image", "rm", "x"]).await;
     assert_eq!(o.status.code(), Some(1), "removing a missing image fails: {}", show(&o));
+    let gone = forced["arn"].as_str().expect("arn");
+    let o = env.output(&["image", "rm", gone]).await;
+    assert_eq!(o.status.code(), Some(1), "removing a missing image by ARN fails too: {}", show(&o));
+    assert!(stderr(&o).contains("not found"), "{}", show(&o));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,6 +121,11 @@ async fn a_failing_build_says_why() {
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let err = stderr(&o);
     assert!(err.contains("bad") && err.contains("line 2") && err.contains('7'), "the builds' reason reaches the user: {}", show(&o));
+    // Launching the failed image says it failed to build, and why, not that it is missing.
+    let o = env.output(&["run", "--image", "bad", "--", "true"]).await;
+    assert_ne!(o.status.code(), Some(0), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(err.contains("failed to build") && err.contains("line 2") && err.contains("--force"), "{}", show(&o));
     let dir2 = env.state.path().join("unsupported");
     std::fs::create_dir(&dir2).expect("mkdir");
     std::fs::write(dir2.join("Dockerfile"), "FROM x\nHEALTHCHECK CMD true\n").expect("Dockerfile");
@@ -140,15 +177,16 @@ async fn hostile_sources_are_refused_before_upload() {
     std::fs::write(root.join("slip.zip"), slip).expect("zip");
     let nodf = zip_of("", &[("README", 0o644, b"no dockerfile")]);
     std::fs::write(root.join("nodf.zip"), nodf).expect("zip");
-    for (source, want) in [
-        (root.join("slip.zip").to_str().expect("utf-8").to_owned(), ".."),
-        (root.join("nodf.zip").to_str().expect("utf-8").to_owned(), "Dockerfile"),
-        ("http://127.0.0.1:9/ctx.zip".to_owned(), "https"),
-        ("https://user:hunter2@127.0.0.1:9/ctx.zip".to_owned(), "header"),
-        ("ftp://example.com/x".to_owned(), "ftp"),
+    // A source whim refuses to parse is a usage error (2); one that fails to package, 1.
+    for (source, want, code) in [
+        (root.join("slip.zip").to_str().expect("utf-8").to_owned(), "..", 1),
+        (root.join("nodf.zip").to_str().expect("utf-8").to_owned(), "Dockerfile", 1),
+        ("http://127.0.0.1:9/ctx.zip".to_owned(), "https", 2),
+        ("https://user:hunter2@127.0.0.1:9/ctx.zip".to_owned(), "header", 2),
+        ("ftp://example.com/x".to_owned(), "ftp", 2),
     ] {
         let o = env.output(&["build", &source, "--name", "hostile"]).await;
-        assert_eq!(o.status.code(), Some(1), "{source}: {}", show(&o));
+        assert_eq!(o.status.code(), Some(code), "{source}: {}", show(&o));
         assert!(stderr(&o).contains(want), "{source}: {}", show(&o));
         assert!(!stderr(&o).contains("hunter2"), "no credentials in errors: {}", show(&o));
     }
@@ -164,7 +202,8 @@ async fn https_and_github_sources_keep_the_token_secret() {
     let plain = zip_of("", &[("Dockerfile", 0o644, b"FROM x\nRUN echo from-https > /src\n")]);
     let gz_dockerfile = b"FROM x\nRUN echo raw-dockerfile > /src\n".to_vec();
     let mut routes = BTreeMap::new();
-    routes.insert("/ctx.zip".to_owned(), Reply::ok(plain));
+    routes.insert("/ctx.zip".to_owned(), Reply::ok(plain.clone()));
+    routes.insert("/ctx.zip?X-Amz-Signature=SECRETSIG".to_owned(), Reply::ok(plain));
     routes.insert("/Dockerfile".to_owned(), Reply::ok(gz_dockerfile));
     routes.insert("/codeload/org-repo.zip".to_owned(), Reply::ok(archive));
     let server = HttpsServer::start(routes.clone()).await;
@@ -190,6 +229,12 @@ async fn https_and_github_sources_keep_the_token_secret() {
         let o = env.output(&["run", "--image", name, "--", "cat", "/src"]).await;
         assert_eq!(text(&o).trim(), want, "{}", show(&o));
     }
+    // A presigned URL's signature is never shown or stored.
+    let o = run(vec!["build".into(), server.url("/ctx.zip?X-Amz-Signature=SECRETSIG"), "--name".into(), "signed".into(), "--json".into()])
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(!show(&o).contains("SECRETSIG"), "the query string leaked: {}", show(&o));
+    assert_eq!(build_json(&o)["source"].as_str(), Some(server.url("/ctx.zip").as_str()));
     let o = run(vec!["build".into(), "github.com/org/repo@v1".into(), "--name".into(), "gh".into(), "--json".into()]).await;
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     for stream in [&o.stdout, &o.stderr] {
@@ -197,6 +242,7 @@ async fn https_and_github_sources_keep_the_token_secret() {
     }
     let config = std::fs::read_to_string(env.state.path().join(".config/whim/config.json")).expect("config");
     assert!(!config.contains(token), "GITHUB_TOKEN in the config file");
+    assert!(!config.contains("SECRETSIG"), "a presigned signature in the config file");
     let api_hits = github.seen();
     let hit = api_hits.iter().find(|s| s.path == "/repos/org/repo/zipball/v1").expect("the GitHub API was asked");
     assert_eq!(
@@ -225,7 +271,7 @@ async fn init_preflight_image_ls_and_privileged() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "a second init is instant");
     let o = env.output(&["preflight-check"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    for check in ["credentials", "lambda-microvms", "artifact bucket", "build role trust", "build role logs", "egress"] {
+    for check in ["credentials", "lambda-microvms", "artifact bucket", "build role trust", "build role logs", "default image", "egress"] {
         assert!(text(&o).lines().any(|l| l.contains(check)), "{check}: {}", show(&o));
     }
     assert!(!text(&o).contains("FAIL"), "{}", show(&o));
@@ -248,6 +294,28 @@ async fn init_preflight_image_ls_and_privileged() {
     assert!(privileged.contains("000001ffffffffff") || privileged.contains("ffffffff"), "{privileged}");
     let o = env.output(&["image", "ls", "-q"]).await;
     assert!(text(&o).lines().any(|l| l == "whim-privileged"), "built on first use: {}", show(&o));
+    // An image named whim-privileged without all capabilities is never launched for --privileged.
+    let o = env.output(&["image", "rm", "whim-privileged"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let dir = env.state.path().join("plain");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("Dockerfile"), "FROM x\n").expect("Dockerfile");
+    let o = env.output(&["build", dir.to_str().expect("utf-8"), "--name", "whim-privileged"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = env.output(&["run", "--privileged", "--", "true"]).await;
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(stderr(&o).contains("unprivileged") && stderr(&o).contains("image rm whim-privileged"), "{}", show(&o));
+    // A VM that is up makes `image rm` fail at once, naming it, instead of waiting.
+    let o = env.output(&["launch", "-q"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let vm = text(&o).trim().to_owned();
+    let started = std::time::Instant::now();
+    let o = env.output(&["image", "rm", "whim-default"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(stderr(&o).contains(&vm), "the VM in the way is named: {}", show(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "no silent wait: {:?}", started.elapsed());
+    let o = env.output(&["terminate", &vm]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,4 +339,25 @@ async fn egress_none_isolates_the_vm_on_the_emulator() {
     let o = env.output(&["build", "--help"]).await;
     assert!(text(&o).contains("measured NOT to block"), "the platform fact is in --help: {}", show(&o));
     drop(listener);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_forced_builds_of_one_name_finish() {
+    let env = Env::start().await;
+    let dir = env.state.path().join("ctx");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("Dockerfile"), "FROM x\nRUN echo one > /one\n").expect("Dockerfile");
+    let src = dir.to_str().expect("utf-8");
+    let o = env.output(&["build", src, "--name", "p"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let started = std::time::Instant::now();
+    let argv = ["build", src, "--name", "p", "--force"];
+    let (a, b) = tokio::join!(env.output(&argv), env.output(&argv));
+    assert!(started.elapsed() < std::time::Duration::from_secs(120), "neither waits without end: {:?}", started.elapsed());
+    assert!(a.status.code() == Some(0) || b.status.code() == Some(0), "one of them wins:\n{}\n{}", show(&a), show(&b));
+    for o in [&a, &b] {
+        assert!(o.status.code() == Some(0) || !stderr(o).trim().is_empty(), "a loser says why: {}", show(o));
+    }
+    let o = env.output(&["run", "--image", "p", "--", "cat", "/one"]).await;
+    assert_eq!(text(&o).trim(), "one", "{}", show(&o));
 }

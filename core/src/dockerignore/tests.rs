@@ -99,6 +99,9 @@ fn unsupported_syntax_is_refused_with_the_line() {
     }
     let msg = IgnoreMatcher::parse("ok\n**/node_modules").unwrap_err().to_string();
     assert!(msg.contains("line 2") && msg.contains("**/node_modules"), "{msg}");
+    let long = format!("**/{}", "é".repeat(500));
+    let msg = IgnoreMatcher::parse(&long).unwrap_err().to_string();
+    assert!(msg.contains('…') && msg.chars().count() < 250, "a long line is quoted cut: {msg}");
 }
 
 #[test]

@@ -167,7 +167,11 @@ impl Plan {
     fn copy_dir(&self, s: &mut String, src: &str) {
         let dest = quote(&self.dest);
         s.push_str(&format!("if [ ! -e {dest} ]; then mkdir -p -- {dest}; t={dest}; {}fi\n", self.fix("$t")));
-        s.push_str(&format!("cp -a --remove-destination -- {src}/. {dest}/\n"));
+        // The entries, not the directory itself: its mode and owner stay the destination's
+        // (a new destination is 0755, as docker makes it).
+        s.push_str(&format!(
+            "for e in {src}/* {src}/.[!.]* {src}/..?*; do [ -e \"$e\" ] || [ -L \"$e\" ] || continue; cp -a --remove-destination -- \"$e\" {dest}/; done\n"
+        ));
         if self.owner.is_some() || self.mode.is_some() {
             s.push_str(&format!(
                 "for e in {src}/* {src}/.[!.]* {src}/..?*; do [ -e \"$e\" ] || [ -L \"$e\" ] || continue; t={dest}/\"${{e##*/}}\"; {}done\n",

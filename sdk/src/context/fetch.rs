@@ -155,11 +155,19 @@ fn authority(url: &str) -> String {
 
 /// A URL for messages: host and path, no query string or fragment.
 fn shown(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
+    whim_core::source::without_query(url)
 }
 
 fn network_error(url: &str, e: &dyn std::fmt::Display) -> Error {
-    Error::InvalidSource(format!("downloading {} failed: {e}", shown(url)))
+    let e = e.to_string();
+    let hint = if e.contains("CaUsedAsEndEntity") {
+        " (the CA bundle holds the server's own certificate: pass the certificate of the CA that issued it)"
+    } else if e.contains("UnknownIssuer") {
+        " (the server's certificate is not trusted: pass its CA with --ca-bundle or WHIM_CA_BUNDLE)"
+    } else {
+        ""
+    };
+    Error::InvalidSource(format!("downloading {} failed: {e}{hint}", shown(url)))
 }
 
 #[cfg(test)]

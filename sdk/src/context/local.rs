@@ -174,7 +174,7 @@ impl Walker<'_> {
             } else {
                 "device"
             };
-            tracing::debug!(path = %rel, what, "skipping a special file");
+            tracing::warn!(path = %rel, what, "not in the build context: a context cannot carry special files");
             return Ok(None);
         }))
     }
