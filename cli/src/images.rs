@@ -34,6 +34,7 @@ pub async fn build(g: &Global, a: BuildArgs) -> anyhow::Result<u8> {
         egress,
         privileged: a.privileged,
         force: a.force,
+        any_content: false,
         context,
         progress: None,
     };
@@ -50,9 +51,19 @@ pub async fn build(g: &Global, a: BuildArgs) -> anyhow::Result<u8> {
 fn context_options(a: &BuildArgs) -> anyhow::Result<ContextOptions> {
     let mut ctx = ContextOptions { context_subdir: a.context_subdir.clone(), ..ContextOptions::default() };
     for h in &a.header {
-        let Some((name, value)) = h.split_once(':') else {
-            return Err(crate::cli::Usage(format!("--header {:?}: use 'Name: value'", h.split(':').next().unwrap_or(""))).into());
+        // The value may be a secret: messages never quote it.
+        let Some((name, value)) = h
+            .split_once(':')
+            .filter(|(n, v)| is_token(n.trim()) && v.trim().bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80))
+        else {
+            return Err(crate::cli::Usage(
+                "--header: use 'Name: value' (a name of letters, digits and -, a value without control characters)".into(),
+            )
+            .into());
         };
+        if name.trim().eq_ignore_ascii_case("host") {
+            return Err(crate::cli::Usage("--header: the Host header comes from the URL".into()).into());
+        }
         ctx.https_headers.push((name.trim().to_owned(), whim_tokio::Secret::new(value.trim().to_owned())));
     }
     if let Some(path) = &a.ca_bundle {
@@ -88,8 +99,8 @@ async fn bootstrap(mgr: &Manager) -> anyhow::Result<Bootstrap> {
 
 /// Builds (or reuses) an image with progress on stderr, and records it in the config.
 /// `recorded` names the source in the config and output instead of `source` (whim's own
-/// images are built from a temporary directory). A reused image must have been built from
-/// the same source as far as the config knows; the service checked its other settings.
+/// images are built from a temporary directory). A build that fails after a `--force` delete
+/// drops the name's entry: the image it described is gone.
 async fn build_and_cache(
     mgr: &Manager,
     boot: &Bootstrap,
@@ -102,24 +113,24 @@ async fn build_and_cache(
     opts.progress = Some(bar.sink());
     let result = mgr.build_from_source(source, &opts).await;
     bar.finish();
-    let mut built = result?;
+    let region = mgr.region().to_owned();
+    let mut built = match result {
+        Ok(b) => b,
+        Err(e) => {
+            if opts.force || matches!(e, whim_tokio::Error::BuildFailed { .. }) {
+                config::update(|c| {
+                    c.scope_mut(&boot.account, &region).images.remove(&opts.name);
+                })?;
+            }
+            return Err(e.into());
+        }
+    };
     if let Some(r) = recorded {
         r.clone_into(&mut built.source);
     }
-    let region = mgr.region().to_owned();
-    let known = config::load()?.scope(&boot.account, &region).and_then(|s| s.images.get(&built.name).cloned());
-    if built.cached
-        && let Some(k) = known.as_ref().filter(|k| k.arn == built.arn && k.source != built.source)
-    {
-        return Err(whim_tokio::Error::ImageDiffers {
-            name: built.name.clone(),
-            has: format!("source {}", k.source),
-            asked: format!("source {}", built.source),
-        }
-        .into());
-    }
     let verb = if built.cached { "reused" } else { "built" };
     eprintln!("whim: {verb} image {} (version {}) in {:.1}s", built.name, built.version, started.elapsed().as_secs_f64());
+    let known = config::load()?.scope(&boot.account, &region).and_then(|s| s.images.get(&built.name).cloned());
     let entry = CachedImage {
         arn: built.arn.clone(),
         source: built.source.clone(),
@@ -230,15 +241,20 @@ async fn ensure_image(
         egress: Egress::Public,
         privileged,
         force,
+        // Any whim-built image of the name will do (whim's Dockerfiles change between versions).
+        any_content: true,
         context: ContextOptions::default(),
         progress: None,
     };
     let source = dir.0.to_str().context("the temporary directory's path is not UTF-8")?.to_owned();
     match build_and_cache(mgr, boot, &source, opts, Some(&recorded)).await {
         Err(e) => match e.downcast_ref() {
-            Some(whim_tokio::Error::ImageDiffers { name, has, asked }) => Err(anyhow::anyhow!(
-                "image `{name}` exists with {has}, not {asked} as whim needs it: `whim image rm {name}` removes it and the next use builds it again"
-            )),
+            Some(whim_tokio::Error::ImageDiffers { name, has, asked }) => {
+                let again = if privileged { "the next `--privileged` use" } else { "`whim init`" };
+                Err(anyhow::anyhow!(
+                    "image `{name}` exists with {has}, not {asked} as whim needs it: `whim image rm {name}` removes it and {again} builds it again"
+                ))
+            }
             _ => Err(e),
         },
         Ok(built) => Ok(built.arn),
@@ -270,4 +286,9 @@ impl Drop for ContextDir {
 
 fn rand_suffix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::from(d.subsec_nanos()))
+}
+
+/// An HTTP header name (RFC 9110 token characters).
+fn is_token(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

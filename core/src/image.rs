@@ -170,10 +170,11 @@ pub fn failure_reason<'a>(reasons: impl IntoIterator<Item = Option<&'a str>>) ->
 }
 
 /// The S3 key a context zip is uploaded under: one per image and content, never overwritten
-/// with other content (the service does not rebuild when a key's object changes).
+/// with other content (the service does not rebuild when a key's object changes). The first
+/// 128 bits of the hash name the content (the key stays short enough for any image name).
 #[must_use]
 pub fn artifact_key(name: &str, sha256_hex: &str) -> String {
-    format!("whim/{name}/{sha256_hex}.zip")
+    format!("whim/{name}/{}.zip", sha256_hex.get(..32).unwrap_or(sha256_hex))
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ async fn dockerfile_steps_shape_the_vm() {
     let gone = base_file();
     let dockerfile = format!(
         "# a comment\nFROM public.ecr.aws/docker/library/debian:12\nARG GREETING=hello\n\
-         ENV APP_HOME=/srv/app MSG=\"$GREETING world\"\nWORKDIR $APP_HOME\n\
+         ENV APP_HOME=/srv/app MSG=\"$GREETING world\" PATH=/srv/app/bin:$PATH\nWORKDIR $APP_HOME\n\
          COPY tool.sh ./bin/\nCOPY data/ /srv/data/\nCOPY [\"data/sub/x.txt\", \"/srv/single\"]\n\
          RUN echo built > /built-file \\\n    && rm {gone}\nUSER nobody\nRUN test \"$(id -u)\" = 65534 && test \"$PWD\" = /srv/app\n\
          USER root\nCMD [\"/srv/app/bin/tool.sh\"]\nEXPOSE 8080\nLABEL team=whim\n"
@@ -173,6 +173,11 @@ async fn dockerfile_steps_shape_the_vm() {
     assert!(Path::new(gone).exists(), "the host keeps {gone}");
     assert_eq!(t.run("echo \"$MSG|$APP_HOME|$GREETING\"").await, "hello world|/srv/app|", "ENV only, no ARG");
     assert_eq!(t.run("pwd").await, "/srv/app");
+    assert_eq!(
+        t.run("echo $PATH; tool.sh").await,
+        "/srv/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\r\ntool-ran",
+        "ENV PATH=…:$PATH extends the default"
+    );
     assert_eq!(t.run("stat -c %a bin/tool.sh && ./bin/tool.sh").await, "755\r\ntool-ran");
     assert_eq!(t.run("stat -c '%a %U' /srv/data/sub/x.txt && cat /srv/data/sub/x.txt").await, "640 root\r\npayload");
     assert_eq!(t.run("cat /srv/single").await, "payload");
@@ -303,11 +308,15 @@ async fn privileged_builds_and_vms_have_every_capability() {
 
 #[tokio::test]
 async fn unisolated_builds_run_on_the_host_but_cannot_copy() {
+    const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     let out = out_dir("unisolated");
     let mut req = input(dockerfile_zip("FROM x\nRUN true\nENV A=b\nWORKDIR /app\n"), &out);
     req.sandbox.isolation = Isolation::Unisolated;
     let image = build_ok(req).await;
-    assert_eq!((image.env.clone(), image.workdir.clone()), (vec![("A".to_string(), "b".to_string())], Some("/app".to_string())));
+    assert_eq!(
+        (image.env.clone(), image.workdir.clone()),
+        (vec![("PATH".to_string(), DEFAULT_PATH.to_string()), ("A".to_string(), "b".to_string())], Some("/app".to_string()))
+    );
     let out = out_dir("unisolated-copy");
     let zip = zip_of(&[("Dockerfile", "FROM x\nCOPY f /f\n", 0o644), ("f", "x", 0o644)]);
     let mut req = input(zip, &out);

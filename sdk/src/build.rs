@@ -30,6 +30,9 @@ pub struct BuildOptions {
     pub privileged: bool,
     /// Delete an existing image of that name and build again.
     pub force: bool,
+    /// Reuse an existing image of that name whatever context it was built from (its egress
+    /// and capabilities must still match). Off: only an image built from the same content.
+    pub any_content: bool,
     /// How the source is fetched and packaged (subdir, headers, caps, tokens, CA roots).
     pub context: ContextOptions,
     /// Told what is happening (for a progress display).
@@ -46,6 +49,7 @@ impl std::fmt::Debug for BuildOptions {
             .field("egress", &self.egress)
             .field("privileged", &self.privileged)
             .field("force", &self.force)
+            .field("any_content", &self.any_content)
             .field("context", &self.context)
             .finish_non_exhaustive()
     }
@@ -106,8 +110,9 @@ impl Api {
     /// Builds image `opts.name` from `source` (a local path, `s3://`, `https://` or GitHub
     /// shorthand): validates and packages the source before anything is uploaded, uploads the
     /// zip, creates the image, waits for the build and reports the builds' `stateReason` on
-    /// failure. An existing built image of that name is reused unless `force`, which deletes it
-    /// (only after the new source packaged cleanly) and builds again. `offload` runs a blocking
+    /// failure. An existing built image of that name is reused when it was built from the same
+    /// content with the same egress and capabilities (else [`Error::ImageDiffers`]), unless
+    /// `force`, which deletes it (only after the new source packaged cleanly) and builds again. `offload` runs a blocking
     /// job off the executor (tokio's `spawn_blocking`, `blocking::unblock`, or just calls it).
     pub async fn build_from_source<F, Fut>(&self, source: &str, opts: &BuildOptions, offload: F) -> Result<BuiltImage, Error>
     where
@@ -123,9 +128,8 @@ impl Api {
             self.delete_image(&img.arn).await?;
             existing = None;
         }
-        if let Some(img) = existing.as_ref().filter(|_| !opts.force) {
-            return self.reuse(img, &shown, opts).await;
-        }
+        // Packaged first even when an image exists: it is reused only if built from this
+        // very content (the zip is deterministic; its hash is in the artifact's key).
         opts.emit(BuildEvent::Preparing(shown.clone()));
         let prepared = match &parsed {
             Source::S3 { bucket, key } => {
@@ -139,7 +143,17 @@ impl Api {
             }
         };
         opts.emit(BuildEvent::Prepared { files: prepared.files, zip_bytes: prepared.zip.len() as u64 });
+        let limit = opts.context.limits.max_compressed_bytes;
+        if prepared.zip.len() as u64 > limit {
+            return Err(Error::SourceTooLarge(format!(
+                "the context zip is {} bytes, over the compressed size limit of {limit} bytes: leave large files out with .dockerignore",
+                prepared.zip.len()
+            )));
+        }
         let key = artifact_key(&opts.name, &prepared.sha256_hex);
+        if let Some(img) = existing.as_ref().filter(|_| !opts.force) {
+            return self.reuse(img, &shown, &key, opts).await;
+        }
         let uri = format!("s3://{}/{key}", opts.artifact_bucket);
         opts.emit(BuildEvent::Uploading(uri.clone()));
         self.upload_artifact(&opts.artifact_bucket, &key, prepared.zip).await?;
@@ -155,7 +169,16 @@ impl Api {
             egress: opts.egress.connectors(),
             privileged: opts.privileged,
         };
-        let (arn, _) = self.create_image(&spec).await?;
+        let arn = match self.create_image(&spec).await {
+            Ok((arn, _)) => arn,
+            // Another build of the name got there first: wait for it and take it if it is
+            // what was asked for.
+            Err(Error::Api { message, .. }) if message.contains("already exists") => {
+                let img = self.find_image(&opts.name).await?.ok_or_else(|| Error::ImageNotFound(opts.name.clone()))?;
+                return self.reuse(&img, &shown, &key, opts).await;
+            }
+            Err(e) => return Err(e),
+        };
         opts.emit(BuildEvent::Creating(arn.clone()));
         let version = self.wait_built(&opts.name, &arn, &|s| opts.emit(BuildEvent::State(s.to_owned()))).await?;
         Ok(BuiltImage { name: opts.name.clone(), arn, version, source: shown, cached: false, egress: opts.egress.label().to_owned() })
@@ -163,7 +186,7 @@ impl Api {
 
     /// An image of that name exists and no rebuild was asked for: wait for it if it is still
     /// building; a failed one is reported with its reason (rebuild with `force`).
-    async fn reuse(&self, img: &crate::ImageEntry, shown: &str, opts: &BuildOptions) -> Result<BuiltImage, Error> {
+    async fn reuse(&self, img: &crate::ImageEntry, shown: &str, key: &str, opts: &BuildOptions) -> Result<BuiltImage, Error> {
         let version = match ImageProgress::from_wire(&img.state) {
             ImageProgress::Ready => img.latest_active_version.clone().unwrap_or_default(),
             ImageProgress::Building => self.wait_built(&opts.name, &img.arn, &|s| opts.emit(BuildEvent::State(s.to_owned()))).await?,
@@ -178,14 +201,23 @@ impl Api {
             }
         };
         // Reused only as asked: an image built with other settings is not silently handed out.
-        let (egress, privileged) = self.image_settings(&img.arn, &version).await?;
-        if egress != opts.egress || privileged != opts.privileged {
+        let built = self.image_settings(&img.arn, &version).await?;
+        if built.egress != opts.egress || built.privileged != opts.privileged {
             return Err(Error::ImageDiffers {
                 name: opts.name.clone(),
-                has: settings(&egress, privileged),
+                has: settings(&built.egress, built.privileged),
                 asked: settings(&opts.egress, opts.privileged),
             });
         }
+        let same_content = built.artifact_uri.as_deref().is_some_and(|u| u.ends_with(&format!("/{key}")));
+        if !same_content && !opts.any_content {
+            return Err(Error::ImageDiffers {
+                name: opts.name.clone(),
+                has: "another build context".into(),
+                asked: format!("the context of {shown}"),
+            });
+        }
+        let egress = built.egress;
         Ok(BuiltImage {
             name: opts.name.clone(),
             arn: img.arn.clone(),

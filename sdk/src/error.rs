@@ -13,7 +13,7 @@ pub enum Error {
     #[error("invalid option: {0}")]
     InvalidOption(String),
     /// The image name or ARN matches no image.
-    #[error("image `{0}` not found in this account and region: pass the name or ARN of an image you built")]
+    #[error("image `{0}` not found in this account and region: {hint}", hint = not_found_hint(.0))]
     ImageNotFound(String),
     /// The image exists but its build has not finished.
     #[error("image `{name}` is still being built ({state}): wait for its build to finish (`whim image ls` shows its state)")]
@@ -183,5 +183,16 @@ impl Error {
             Error::Api { code: Some(c), .. } if c == "ResourceNotFoundException" => Error::VmNotFound(id.to_owned()),
             _ => self,
         }
+    }
+}
+
+/// What to do about a missing image: whim's own are made by `whim init` or on first use.
+fn not_found_hint(name: &str) -> &'static str {
+    if name == whim_core::image::DEFAULT_IMAGE {
+        "`whim init` builds it"
+    } else if name == whim_core::image::PRIVILEGED_IMAGE {
+        "`whim run --privileged` builds it"
+    } else {
+        "pass the name or ARN of an image you built (`whim image ls` lists them)"
     }
 }

@@ -26,6 +26,17 @@ pub struct ImageEntry {
     pub created_at: Duration,
 }
 
+/// What an image version was built with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSettings {
+    /// Where its VMs may connect to.
+    pub egress: Egress,
+    /// All OS capabilities.
+    pub privileged: bool,
+    /// `codeArtifact.uri`: the context zip it was built from.
+    pub artifact_uri: Option<String>,
+}
+
 /// What CreateMicrovmImage is asked for.
 #[derive(Debug, Clone)]
 pub struct ImageSpec {
@@ -128,9 +139,8 @@ impl Api {
         }
     }
 
-    /// What version `version` of image `arn` was built with: its egress and whether it has
-    /// all OS capabilities.
-    pub async fn image_settings(&self, arn: &str, version: &str) -> Result<(Egress, bool), Error> {
+    /// What version `version` of image `arn` was built with.
+    pub async fn image_settings(&self, arn: &str, version: &str) -> Result<VersionSettings, Error> {
         let out = self
             .client
             .get_microvm_image_version()
@@ -139,8 +149,11 @@ impl Api {
             .send()
             .await
             .map_err(|e| api("GetMicrovmImageVersion", e))?;
-        let privileged = out.additional_os_capabilities().contains(&Capability::All);
-        Ok((Egress::from_connectors(out.egress_network_connectors()), privileged))
+        Ok(VersionSettings {
+            egress: Egress::from_connectors(out.egress_network_connectors()),
+            privileged: out.additional_os_capabilities().contains(&Capability::All),
+            artifact_uri: out.code_artifact().and_then(|c| c.as_uri().ok()).cloned(),
+        })
     }
 
     /// CreateMicrovmImage with a fresh `clientToken` (tokens are permanent for images: a

@@ -28,7 +28,7 @@ pub use build::{BuildEvent, BuildOptions, BuiltImage, PrepareJob};
 pub use error::{Error, api as api_error};
 pub use events::{ShellEnd, exec_events, shell_events};
 pub use fleet::{GcReport, unix_now};
-pub use images::{ImageEntry, ImageSpec};
+pub use images::{ImageEntry, ImageSpec, VersionSettings};
 pub use launch::{LaunchDriver, LaunchOptions, LaunchStep, LaunchTimings, VmInfo};
 /// A value that never prints (`Debug` and `Display` show `<redacted>`): tokens, header values.
 pub use whim_core::endpoint::Secret;

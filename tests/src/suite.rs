@@ -485,6 +485,7 @@ fn build_options(boot: &whim_sdk::Bootstrap, name: &str) -> whim_sdk::BuildOptio
         egress: whim_sdk::Egress::Public,
         privileged: false,
         force: false,
+        any_content: false,
         context: whim_sdk::context::ContextOptions::default(),
         progress: None,
     }
@@ -507,7 +508,8 @@ fn build_context(root: &Path, marker: &str) -> PathBuf {
 }
 
 /// Build from a local directory, launch the image and see the build's effects (RUN, COPY with
-/// modes, .dockerignore); a second build of the name is cached; `force` rebuilds; remove.
+/// modes, .dockerignore); a second build of the same content is cached, of changed content
+/// refused; `force` rebuilds; remove.
 pub fn build_launch_cache_force_remove<R: Runtime>(emu: &Emu) {
     let r: R = emu.runtime();
     let tmp = tempfile::tempdir().expect("tmp");
@@ -522,10 +524,12 @@ pub fn build_launch_cache_force_remove<R: Runtime>(emu: &Emu) {
         r.exec(&mut vm, &["sh", "-c", "cat /built-file; /ctx/app.sh; test -e /ctx/secret.txt && echo LEAKED; true"], None).expect("exec");
     assert_eq!((String::from_utf8_lossy(&out).replace('\r', ""), code), ("first\napp\n".to_owned(), 0));
     r.terminate(vm).expect("terminate");
-    std::fs::write(ctx.join("Dockerfile"), "FROM x\nRUN echo second > /built-file\n").expect("rewrite");
     let again = r.build(ctx.to_str().expect("utf-8"), &opts).expect("cached build");
-    assert!(again.cached, "a second build of the name is reused");
+    assert!(again.cached, "a second build of the same content is reused");
     assert_eq!(again.arn, built.arn);
+    std::fs::write(ctx.join("Dockerfile"), "FROM x\nRUN echo second > /built-file\n").expect("rewrite");
+    let changed = r.build(ctx.to_str().expect("utf-8"), &opts);
+    assert!(matches!(changed, Err(Error::ImageDiffers { .. })), "changed content is not silently reused: {changed:?}");
     opts.force = true;
     let forced = r.build(ctx.to_str().expect("utf-8"), &opts).expect("forced build");
     assert!(!forced.cached);
@@ -573,6 +577,24 @@ pub fn hostile_source_refused_before_upload<R: Runtime>(emu: &Emu) {
         assert!(matches!(e, Error::InvalidSource(_)), "{why}: {e:?}");
         assert!(!e.to_string().contains("pw"), "{why}: the error shows no credentials: {e}");
     }
+    // A directory whose zip would exceed the compressed cap (random bytes do not compress).
+    let big = tmp.path().join("big");
+    std::fs::create_dir(&big).expect("mkdir");
+    std::fs::write(big.join("Dockerfile"), "FROM x\n").expect("Dockerfile");
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..64 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[3]
+        })
+        .collect();
+    std::fs::write(big.join("noise"), noise).expect("noise");
+    let mut opts = build_options(&boot, "suite-hostile");
+    opts.context.limits.max_compressed_bytes = 16 * 1024;
+    let e = r.build(big.to_str().expect("utf-8"), &opts).expect_err("over the compressed cap");
+    assert!(matches!(e, Error::SourceTooLarge(_)), "{e:?}");
     assert!(r.list_images().expect("list").iter().all(|i| i.name != "suite-hostile"), "nothing was created");
 }
 

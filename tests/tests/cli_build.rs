@@ -66,6 +66,9 @@ async fn build_then_run_cache_force_and_remove() {
     assert!(out.ends_with("\n755\n"), "COPY . /ctx/ makes /ctx 0755 as docker does: {out}");
     let again = build_json(&env.output(&["build", ctx, "--name", "x", "--json"]).await);
     assert_eq!(again["cached"].as_bool(), Some(true), "a second build of x is reused: {again}");
+    let slash = format!("{ctx}/");
+    let same = build_json(&env.output(&["build", &slash, "--name", "x", "--json"]).await);
+    assert_eq!(same["cached"].as_bool(), Some(true), "the same content spelled otherwise is reused: {same}");
     // Cached by name, but never handed out with other settings or another source.
     let other = env.state.path().join("other");
     std::fs::create_dir(&other).expect("mkdir");
@@ -73,7 +76,7 @@ async fn build_then_run_cache_force_and_remove() {
     for (args, want) in [
         (vec!["--egress", "none"], "egress public, unprivileged"),
         (vec!["--privileged"], "egress public, unprivileged"),
-        (vec![], "source"),
+        (vec![], "another build context"),
     ] {
         let src = if args.is_empty() { other.to_str().expect("utf-8") } else { ctx };
         let mut argv = vec!["build", src, "--name", "x", "--json"];
@@ -189,6 +192,14 @@ async fn hostile_sources_are_refused_before_upload() {
         assert_eq!(o.status.code(), Some(code), "{source}: {}", show(&o));
         assert!(stderr(&o).contains(want), "{source}: {}", show(&o));
         assert!(!stderr(&o).contains("hunter2"), "no credentials in errors: {}", show(&o));
+    }
+    let dir = root.join("ok");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("Dockerfile"), "FROM x\n").expect("Dockerfile");
+    for header in ["AuthorizationBearer-SECRET", ": SECRET", "Bad Name: SECRET", "X: a\r\nInjected: SECRET", "Host: SECRET"] {
+        let o = env.output(&["build", dir.to_str().expect("utf-8"), "--name", "hostile", "-H", header]).await;
+        assert_eq!(o.status.code(), Some(2), "{header:?}: {}", show(&o));
+        assert!(!show(&o).contains("SECRET"), "a header value is never echoed: {}", show(&o));
     }
     let o = env.output(&["image", "ls", "-q"]).await;
     assert!(!text(&o).contains("hostile"), "nothing was created: {}", show(&o));

@@ -56,6 +56,7 @@ async fn build_run_remove_on_aws() {
         egress: whim_tokio::Egress::Public,
         privileged: false,
         force: false,
+        any_content: false,
         context: whim_tokio::ContextOptions::default(),
         progress: None,
     };

@@ -73,7 +73,15 @@ impl<'a> Builder<'a> {
             fs,
             global_args: BTreeMap::new(),
             args: BTreeMap::new(),
-            env: base.env.clone(),
+            // The base's config sets PATH, as every distribution image's does, so that
+            // `ENV PATH=/x:$PATH` extends it.
+            env: {
+                let mut env = base.env.clone();
+                if !env.iter().any(|(k, _)| k == "PATH") {
+                    env.insert(0, ("PATH".into(), DEFAULT_PATH.into()));
+                }
+                env
+            },
             workdir: base.workdir.clone().unwrap_or_else(|| "/".into()),
             user: None,
             image: ImageFs { workdir: base.workdir.clone(), ..ImageFs::default() },

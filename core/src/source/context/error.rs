@@ -55,7 +55,7 @@ pub enum ContextError {
         target: String,
     },
     /// A byte cap was exceeded.
-    #[error("the build source exceeds the {what} size limit of {limit} bytes: leave large files out with .dockerignore or raise the limit")]
+    #[error("the build source exceeds the {what} size limit of {limit} bytes: leave large files out with .dockerignore")]
     TooLarge {
         /// "compressed" or "uncompressed".
         what: &'static str,
@@ -63,7 +63,7 @@ pub enum ContextError {
         limit: u64,
     },
     /// The file cap was exceeded.
-    #[error("the build source has more than {limit} files or directories: leave some out with .dockerignore or raise the limit")]
+    #[error("the build source has more than {limit} files or directories: leave some out with .dockerignore")]
     TooManyFiles {
         /// The cap.
         limit: u64,
