@@ -112,8 +112,9 @@ impl Api {
     /// zip, creates the image, waits for the build and reports the builds' `stateReason` on
     /// failure. An existing built image of that name is reused when it was built from the same
     /// content with the same egress and capabilities (else [`Error::ImageDiffers`]), unless
-    /// `force`, which deletes it (only after the new source packaged cleanly) and builds again. `offload` runs a blocking
-    /// job off the executor (tokio's `spawn_blocking`, `blocking::unblock`, or just calls it).
+    /// `force`, which deletes it (only after the new source packaged cleanly) and builds
+    /// again. `offload` runs a blocking job off the executor (tokio's `spawn_blocking`,
+    /// `blocking::unblock`, or just calls it).
     pub async fn build_from_source<F, Fut>(&self, source: &str, opts: &BuildOptions, offload: F) -> Result<BuiltImage, Error>
     where
         F: FnOnce(PrepareJob) -> Fut,
@@ -190,7 +191,14 @@ impl Api {
         let version = match ImageProgress::from_wire(&img.state) {
             ImageProgress::Ready => img.latest_active_version.clone().unwrap_or_default(),
             ImageProgress::Building => self.wait_built(&opts.name, &img.arn, &|s| opts.emit(BuildEvent::State(s.to_owned()))).await?,
-            ImageProgress::Failed | ImageProgress::Deleting => {
+            ImageProgress::Deleting => {
+                return Err(Error::Api {
+                    operation: "ListMicrovmImages",
+                    code: None,
+                    message: format!("image {} is being deleted (by another command): try again once it is gone", opts.name),
+                });
+            }
+            ImageProgress::Failed => {
                 return Err(match self.wait_built(&opts.name, &img.arn, &|_| {}).await {
                     Err(Error::BuildFailed { name, reason }) => {
                         Error::BuildFailed { name, reason: format!("{reason} (the image exists in a failed state: rebuild with --force)") }

@@ -182,8 +182,12 @@ impl Api {
         let start = Instant::now();
         let mut last = String::new();
         for n in 0.. {
+            let deleted = || Error::BuildFailed {
+                name: name.into(),
+                reason: "the image was deleted while it was being built (`whim image rm`, or another build's --force)".into(),
+            };
             let Some((state, active, failed)) = self.image_state(arn).await? else {
-                return Err(Error::ImageNotFound(name.to_owned()));
+                return Err(deleted());
             };
             if state != last {
                 on_state(&state);
@@ -197,7 +201,7 @@ impl Api {
                     });
                 }
                 ImageProgress::Failed => return Err(self.build_failure(name, arn, failed.as_deref()).await),
-                ImageProgress::Deleting => return Err(Error::ImageNotFound(name.to_owned())),
+                ImageProgress::Deleting => return Err(deleted()),
                 ImageProgress::Building if start.elapsed() > BUILD_TIMEOUT => {
                     return Err(Error::Timeout(format!("image {name} still {state} after {} minutes", BUILD_TIMEOUT.as_secs() / 60)));
                 }
