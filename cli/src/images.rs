@@ -130,19 +130,21 @@ async fn build_and_cache(
     }
     let verb = if built.cached { "reused" } else { "built" };
     eprintln!("whim: {verb} image {} (version {}) in {:.1}s", built.name, built.version, started.elapsed().as_secs_f64());
-    let known = config::load()?.scope(&boot.account, &region).and_then(|s| s.images.get(&built.name).cloned());
-    let entry = CachedImage {
-        arn: built.arn.clone(),
-        source: built.source.clone(),
-        egress: built.egress.clone(),
-        privileged: opts.privileged,
-        built_at: match known {
+    config::update(|c| {
+        let images = &mut c.scope_mut(&boot.account, &region).images;
+        // A reused image keeps the time it was built.
+        let built_at = match images.get(&built.name) {
             Some(k) if built.cached && k.arn == built.arn => k.built_at,
             _ => crate::vms::unix_now().as_secs(),
-        },
-    };
-    config::update(|c| {
-        c.scope_mut(&boot.account, &region).images.insert(built.name.clone(), entry);
+        };
+        let entry = CachedImage {
+            arn: built.arn.clone(),
+            source: built.source.clone(),
+            egress: built.egress.clone(),
+            privileged: opts.privileged,
+            built_at,
+        };
+        images.insert(built.name.clone(), entry);
     })?;
     Ok(built)
 }
@@ -227,7 +229,7 @@ async fn ensure_image(
 ) -> anyhow::Result<String> {
     let cached = config::load()?.scope(&boot.account, mgr.region()).and_then(|s| s.images.get(name).cloned());
     let recorded = format!("(whim's built-in {name} Dockerfile)");
-    if let Some(c) = cached.filter(|c| !force && c.privileged == privileged && c.egress == "public" && c.source == recorded)
+    if let Some(c) = cached.filter(|c| !force && c.privileged == privileged && c.egress == Egress::Public.label() && c.source == recorded)
         && is_ready(mgr.api().image_state(&c.arn).await?.map(|(state, ..)| state).as_deref())
     {
         return Ok(c.arn);

@@ -181,11 +181,11 @@ impl Api {
         let sleep = self.sleeper()?;
         let start = Instant::now();
         let mut last = String::new();
+        let deleted = || Error::BuildFailed {
+            name: name.into(),
+            reason: "the image was deleted while it was being built (`whim image rm`, or another build's --force)".into(),
+        };
         for n in 0.. {
-            let deleted = || Error::BuildFailed {
-                name: name.into(),
-                reason: "the image was deleted while it was being built (`whim image rm`, or another build's --force)".into(),
-            };
             let Some((state, active, failed)) = self.image_state(arn).await? else {
                 return Err(deleted());
             };

@@ -168,16 +168,11 @@ impl Plan {
         let dest = quote(&self.dest);
         s.push_str(&format!("if [ ! -e {dest} ]; then mkdir -p -- {dest}; t={dest}; {}fi\n", self.fix("$t")));
         // The entries, not the directory itself: its mode and owner stay the destination's
-        // (a new destination is 0755, as docker makes it).
+        // (a new destination is 0755, as docker makes it); --chown/--chmod apply to each copy.
         s.push_str(&format!(
-            "for e in {src}/* {src}/.[!.]* {src}/..?*; do [ -e \"$e\" ] || [ -L \"$e\" ] || continue; cp -a --remove-destination -- \"$e\" {dest}/; done\n"
+            "for e in {src}/* {src}/.[!.]* {src}/..?*; do [ -e \"$e\" ] || [ -L \"$e\" ] || continue; cp -a --remove-destination -- \"$e\" {dest}/; t={dest}/\"${{e##*/}}\"; {}done\n",
+            self.fix_tree("$t")
         ));
-        if self.owner.is_some() || self.mode.is_some() {
-            s.push_str(&format!(
-                "for e in {src}/* {src}/.[!.]* {src}/..?*; do [ -e \"$e\" ] || [ -L \"$e\" ] || continue; t={dest}/\"${{e##*/}}\"; {}done\n",
-                self.fix_tree("$t")
-            ));
-        }
     }
 
     fn copy_file(&self, s: &mut String, src: &str, base: &str) {
